@@ -1,0 +1,264 @@
+//! toss: a Sonobuoy sidecar. It waits for the plugin's done file, uploads the results it
+//! names to S3, then hands the results on to the Sonobuoy worker with a done file of its
+//! own. `toss put FILE [KEY]` uploads one file with the same settings.
+
+mod donefile;
+mod key;
+mod log;
+mod s3;
+mod settings;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use donefile::Results;
+use key::KeyFacts;
+use settings::{Command, HostFacts, Settings};
+
+/// Exit statuses, as documented in the README and `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Uploaded = 0,
+    Other = 1,
+    BadSettings = 2,
+    NoDoneFile = 3,
+    UploadFailed = 4,
+    HandoffFailed = 5,
+}
+
+fn main() -> ExitCode {
+    ExitCode::from(run() as u8)
+}
+
+fn run() -> Status {
+    let Some(args) = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect::<Option<Vec<_>>>()
+    else {
+        log::error("bad settings: an argument is not valid UTF-8");
+        return Status::BadSettings;
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let (command, settings) = match settings::parse(&args, &env, &host_facts()) {
+        Ok(parsed) => parsed,
+        Err(problems) => {
+            log::error(format!(
+                "bad settings ({} problems); see --help:",
+                problems.len()
+            ));
+            for p in problems {
+                log::error(format!("  {p}"));
+            }
+            return Status::BadSettings;
+        }
+    };
+    match (command, settings) {
+        (Command::Help, _) => {
+            print!("{}", settings::help());
+            Status::Uploaded
+        }
+        (Command::Version, _) => {
+            println!("toss {}", env!("CARGO_PKG_VERSION"));
+            Status::Uploaded
+        }
+        (Command::Put { file, key }, Some(s)) => put(&s, &file, key),
+        (Command::Sidecar, Some(s)) => sidecar(&s),
+        (_, None) => Status::Other,
+    }
+}
+
+/// The sidecar: wait for the done file, upload, hand off (or hand off, then upload).
+fn sidecar(s: &Settings) -> Status {
+    let Some(store) = connect(s) else {
+        return Status::BadSettings;
+    };
+    log::info(format!(
+        "toss {}: waiting for {}/done; results go to {} and to {}",
+        env!("CARGO_PKG_VERSION"),
+        s.read_dir.display(),
+        store.describe(&format!("{:?}", s.object_key).trim_matches('"')),
+        s.write_dir.display()
+    ));
+
+    // 1. Wait for the plugin's done file and find what it names.
+    let results = match donefile::wait(&s.read_dir, s.poll_interval, s.done_timeout, &|| false) {
+        Ok(Some(results)) => results,
+        Ok(None) => return Status::Other,
+        Err(e @ donefile::DoneError::TimedOut { .. }) => {
+            log::error(format!("gave up waiting: {e}"));
+            return Status::NoDoneFile;
+        }
+        Err(e) => {
+            log::error(format!("nothing uploaded or handed off: {e}"));
+            return Status::HandoffFailed;
+        }
+    };
+
+    // 2. A directory is packed into the write dir, so the read volume may be read-only.
+    let file = match results {
+        Results::File(path) => {
+            log::info(format!(
+                "the done file names {} ({})",
+                path.display(),
+                size_of(&path)
+            ));
+            path
+        }
+        Results::Dir(dir) => {
+            log::info(format!(
+                "the done file names the directory {}; packing it",
+                dir.display()
+            ));
+            match donefile::pack(&dir, &s.write_dir, &s.read_dir.join(donefile::DONE)) {
+                Ok(packed) => {
+                    log::info(format!(
+                        "packed {} into {} ({})",
+                        dir.display(),
+                        packed.display(),
+                        size_of(&packed)
+                    ));
+                    packed
+                }
+                Err(e) => {
+                    log::error(format!(
+                        "nothing uploaded or handed off: cannot pack the results: {e}"
+                    ));
+                    return Status::HandoffFailed;
+                }
+            }
+        }
+    };
+
+    // 3. Upload and hand off, in the order asked for. The handoff happens whatever the
+    //    upload did: the worker must get the results even when S3 does not.
+    let (uploaded, handed_off) = if s.handoff_first {
+        let h = hand_off(&file, &s.write_dir);
+        (upload(s, &store, &file, None), h)
+    } else {
+        let u = upload(s, &store, &file, None);
+        (u, hand_off(&file, &s.write_dir))
+    };
+    match (uploaded, handed_off) {
+        (_, false) => Status::HandoffFailed,
+        (false, true) => Status::UploadFailed,
+        (true, true) => Status::Uploaded,
+    }
+}
+
+/// `toss put FILE [KEY]`: one upload, no done files.
+fn put(s: &Settings, file: &Path, key: Option<String>) -> Status {
+    let Some(store) = connect(s) else {
+        return Status::BadSettings;
+    };
+    if upload(s, &store, file, key) {
+        Status::Uploaded
+    } else {
+        Status::UploadFailed
+    }
+}
+
+fn connect(s: &Settings) -> Option<s3::Store> {
+    log::add_secret(s.secret_access_key.expose());
+    if let Some(token) = &s.session_token {
+        log::add_secret(token.expose());
+    }
+    match s3::Store::new(s) {
+        Ok(store) => Some(store),
+        Err(e) => {
+            log::error(format!("bad settings: {e}"));
+            None
+        }
+    }
+}
+
+fn upload(s: &Settings, store: &s3::Store, file: &Path, key: Option<String>) -> bool {
+    let key = match key.map_or_else(|| object_key(s, file), Ok) {
+        Ok(k) => k,
+        Err(e) => {
+            log::error(format!("upload failed: OBJECT_KEY: {e}"));
+            return false;
+        }
+    };
+    let target = store.describe(&key);
+    log::info(format!(
+        "uploading {} ({}) to {target}",
+        file.display(),
+        size_of(file)
+    ));
+    match store.put_file(file, &key) {
+        Ok(done) => {
+            let secs = done.elapsed.as_secs_f64();
+            log::info(format!(
+                "uploaded {} bytes to {target} in {secs:.2}s ({:.1} MiB/s)",
+                done.bytes,
+                done.bytes as f64 / 1048576.0 / secs.max(1e-6)
+            ));
+            true
+        }
+        Err(e) => {
+            log::error(format!("upload to {target} failed: {e}"));
+            false
+        }
+    }
+}
+
+fn object_key(s: &Settings, file: &Path) -> Result<String, String> {
+    let basename = file
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    s.object_key.expand(&KeyFacts {
+        basename: &basename,
+        node: &s.node,
+        pod: &s.pod,
+        namespace: &s.namespace,
+        now: log::now_unix().0,
+    })
+}
+
+fn hand_off(file: &Path, write_dir: &Path) -> bool {
+    match donefile::hand_off(file, write_dir) {
+        Ok(target) => {
+            log::info(format!(
+                "handed off {} to the worker: {}/done names it",
+                target.display(),
+                write_dir.display()
+            ));
+            true
+        }
+        Err(e) => {
+            log::error(format!(
+                "handoff failed, the worker gets nothing: {e} (check that WRITE_RESULTS_DIR is the worker's results volume and writable)"
+            ));
+            false
+        }
+    }
+}
+
+fn size_of(path: &Path) -> String {
+    std::fs::metadata(path).map_or_else(|_| "size unknown".into(), |m| format!("{} bytes", m.len()))
+}
+
+/// Defaults for {pod} and {namespace}, read where Kubernetes puts them. The host name comes
+/// from the kernel, not /etc/hostname, so it works in an empty root.
+fn host_facts() -> HostFacts {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length; gethostname NUL-terminates within it.
+    let hostname = (unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0)
+        .then(|| {
+            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+            String::from_utf8_lossy(&buf[..end]).into_owned()
+        })
+        .filter(|h| !h.is_empty());
+    let namespace = std::fs::read_to_string(PathBuf::from(
+        "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
+    ))
+    .ok()
+    .map(|n| n.trim().to_string())
+    .filter(|n| !n.is_empty());
+    HostFacts {
+        hostname,
+        namespace,
+    }
+}
