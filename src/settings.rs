@@ -572,6 +572,43 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The README's settings table, as SPECS would write it.
+    fn markdown_table() -> String {
+        let mut t = String::from(
+            "| flag | environment | default | what it does |\n| --- | --- | --- | --- |\n",
+        );
+        for s in SPECS {
+            let env: Vec<String> = s.env.iter().map(|e| format!("`{e}`")).collect();
+            let default = if s.default.is_empty() {
+                "-".to_string()
+            } else {
+                format!("`{}`", s.default)
+            };
+            let secret = if s.secret {
+                " Secret: never printed."
+            } else {
+                ""
+            };
+            t.push_str(&format!(
+                "| `--{}` | {} | {default} | {}{secret} |\n",
+                s.flag,
+                env.join(" "),
+                s.help.replace('|', "\\|")
+            ));
+        }
+        t
+    }
+
+    #[test]
+    fn the_readme_settings_table_matches_the_settings() {
+        let readme = include_str!("../README.md");
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's settings table is stale; replace it with:\n\n{table}"
+        );
+    }
+
     fn run(
         args: &[&str],
         env: &[(&str, &str)],
