@@ -91,6 +91,10 @@ impl KeyTemplate {
         })
     }
 
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     pub fn expand(&self, facts: &KeyFacts) -> Result<String, String> {
         let mut key = String::new();
         for piece in &self.pieces {

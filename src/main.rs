@@ -5,8 +5,11 @@
 mod donefile;
 mod key;
 mod log;
+mod retry;
 mod s3;
 mod settings;
+mod signal;
+mod upload;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,7 +30,13 @@ enum Status {
 }
 
 fn main() -> ExitCode {
-    ExitCode::from(run() as u8)
+    signal::install();
+    let status = run();
+    // A signal ends the run early, and the exit status says which one, as shells do.
+    match signal::received() {
+        Some(sig) => ExitCode::from(128 + sig as u8),
+        None => ExitCode::from(status as u8),
+    }
 }
 
 fn run() -> Status {
@@ -77,14 +86,25 @@ fn sidecar(s: &Settings) -> Status {
         "toss {}: waiting for {}/done; results go to {} and to {}",
         env!("CARGO_PKG_VERSION"),
         s.read_dir.display(),
-        store.describe(&format!("{:?}", s.object_key).trim_matches('"')),
+        store.describe(s.object_key.source()),
         s.write_dir.display()
     ));
 
     // 1. Wait for the plugin's done file and find what it names.
-    let results = match donefile::wait(&s.read_dir, s.poll_interval, s.done_timeout, &|| false) {
+    let results = match donefile::wait(
+        &s.read_dir,
+        s.poll_interval,
+        s.done_timeout,
+        &signal::stopping,
+    ) {
         Ok(Some(results)) => results,
-        Ok(None) => return Status::Other,
+        Ok(None) => {
+            log::info(format!(
+                "stopped by {} while waiting; nothing to hand off",
+                stop_signal()
+            ));
+            return Status::Other;
+        }
         Err(e @ donefile::DoneError::TimedOut { .. }) => {
             log::error(format!("gave up waiting: {e}"));
             return Status::NoDoneFile;
@@ -139,6 +159,13 @@ fn sidecar(s: &Settings) -> Status {
         let u = upload(s, &store, &file, None);
         (u, hand_off(&file, &s.write_dir))
     };
+    if signal::stopping() {
+        log::info(format!(
+            "stopped by {}; the results were {}handed off",
+            stop_signal(),
+            if handed_off { "" } else { "NOT " }
+        ));
+    }
     match (uploaded, handed_off) {
         (_, false) => Status::HandoffFailed,
         (false, true) => Status::UploadFailed,
@@ -186,13 +213,20 @@ fn upload(s: &Settings, store: &s3::Store, file: &Path, key: Option<String>) -> 
         file.display(),
         size_of(file)
     ));
-    match store.put_file(file, &key) {
+    match upload::upload(store, file, &key, &transfer_options(s)) {
         Ok(done) => {
             let secs = done.elapsed.as_secs_f64();
             log::info(format!(
-                "uploaded {} bytes to {target} in {secs:.2}s ({:.1} MiB/s)",
+                "uploaded {} bytes to {target} in {secs:.2}s ({}/s, {} part{}, size checked{})",
                 done.bytes,
-                done.bytes as f64 / 1048576.0 / secs.max(1e-6)
+                upload::human((done.bytes as f64 / secs.max(1e-6)) as u64),
+                done.parts,
+                if done.parts == 1 { "" } else { "s" },
+                if s.checksum {
+                    ", SHA-256 checked by the store"
+                } else {
+                    ""
+                }
             ));
             true
         }
@@ -200,6 +234,22 @@ fn upload(s: &Settings, store: &s3::Store, file: &Path, key: Option<String>) -> 
             log::error(format!("upload to {target} failed: {e}"));
             false
         }
+    }
+}
+
+fn transfer_options(s: &Settings) -> upload::Options {
+    upload::Options {
+        multipart_threshold: s.multipart_threshold,
+        part_size: s.part_size,
+        concurrency: s.concurrency,
+        checksum: s.checksum,
+        retry: retry::Policy {
+            attempts: s.retry_attempts,
+            base: std::time::Duration::from_millis(200),
+            cap: std::time::Duration::from_secs(20),
+            deadline: s.upload_timeout.map(|t| std::time::Instant::now() + t),
+        },
+        progress_every: s.progress_interval,
     }
 }
 
@@ -234,6 +284,10 @@ fn hand_off(file: &Path, write_dir: &Path) -> bool {
             false
         }
     }
+}
+
+fn stop_signal() -> &'static str {
+    signal::received().map_or("a signal", signal::name)
 }
 
 fn size_of(path: &Path) -> String {

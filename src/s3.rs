@@ -4,12 +4,11 @@
 //! about it); [`Store`] holds the only code that touches the network.
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rusty_s3::{Bucket, Credentials, S3Action};
+use rusty_s3::{Bucket, Credentials, Method, S3Action};
 
 use crate::settings::{Settings, UrlStyle};
 
@@ -34,7 +33,14 @@ pub enum S3Error {
         message: String,
     },
     /// The request did not get an answer: connection, TLS, timeout.
-    Transport(String),
+    Transport {
+        detail: String,
+        retryable: bool,
+    },
+    /// A signal asked toss to stop.
+    Stopped,
+    /// The file or the object is not what was sent.
+    Changed(String),
 }
 
 impl fmt::Display for S3Error {
@@ -54,16 +60,18 @@ impl fmt::Display for S3Error {
                 if !message.is_empty() {
                     write!(f, ": {message}")?;
                 }
-                if let Some(hint) = hint(*status, code) {
+                if let Some(hint) = hint(*status, code, message) {
                     write!(f, " ({hint})")?;
                 }
                 Ok(())
             }
-            S3Error::Transport(why) => write!(
+            S3Error::Transport { detail, .. } => write!(
                 f,
-                "no answer from the store: {why} (check ENDPOINT, that the pod can reach it, \
+                "no answer from the store: {detail} (check ENDPOINT, that the pod can reach it, \
                  HTTPS_PROXY/NO_PROXY, and CA_BUNDLE for a private CA)"
             ),
+            S3Error::Stopped => f.write_str("stopped by a signal"),
+            S3Error::Changed(why) => f.write_str(why),
         }
     }
 }
@@ -112,7 +120,10 @@ fn unescape(text: &str) -> String {
 }
 
 /// What a user should check for a given refusal.
-pub fn hint(status: u16, code: &str) -> Option<&'static str> {
+pub fn hint(status: u16, code: &str, message: &str) -> Option<&'static str> {
+    if message.to_ascii_lowercase().contains("checksum") && code != "BadDigest" {
+        return Some("this store does not take x-amz-checksum-sha256: set CHECKSUM=off");
+    }
     Some(match code {
         "SignatureDoesNotMatch" => {
             "check SECRET_ACCESS_KEY, and that no proxy rewrites the request"
@@ -129,7 +140,9 @@ pub fn hint(status: u16, code: &str) -> Option<&'static str> {
         }
         "ExpiredToken" | "TokenRefreshRequired" => "the session token has expired",
         "InvalidToken" => "check SESSION_TOKEN",
-        "EntityTooLarge" => "the file is larger than a single PUT allows",
+        "EntityTooLarge" => "the file is larger than the store allows in one request: lower MULTIPART_THRESHOLD or PART_SIZE",
+        "BadDigest" => "the body arrived damaged: the network or a proxy altered it",
+        "NoSuchUpload" => "the multipart upload was aborted or expired meanwhile",
         _ => match status {
             301 | 307 => {
                 "the bucket is in another region or needs another endpoint: set REGION or ENDPOINT"
@@ -141,6 +154,38 @@ pub fn hint(status: u16, code: &str) -> Option<&'static str> {
     })
 }
 
+/// The body of CompleteMultipartUpload.
+pub fn complete_body(parts: &[Part]) -> String {
+    let mut body = String::from("<CompleteMultipartUpload>");
+    for p in parts {
+        body.push_str(&format!(
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>",
+            p.number,
+            escape(&p.etag)
+        ));
+        if let Some(sum) = &p.checksum {
+            body.push_str(&format!("<ChecksumSHA256>{sum}</ChecksumSHA256>"));
+        }
+        body.push_str("</Part>");
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A part the store has taken, as CompleteMultipartUpload lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub number: u16,
+    pub etag: String,
+    pub checksum: Option<String>,
+}
+
 // ---------------------------------------------------------------- thin shell
 
 pub struct Store {
@@ -149,12 +194,9 @@ pub struct Store {
     agent: ureq::Agent,
 }
 
-/// What a successful upload did, for the log.
-#[derive(Debug)]
-pub struct Uploaded {
-    pub bytes: u64,
-    pub elapsed: Duration,
-}
+/// Signed `x-amz-*` headers go into the presigned URL's signature and must be sent as
+/// signed; S3 refuses unsigned `x-amz-*` headers on a presigned request.
+pub type Headers<'a> = &'a [(&'a str, &'a str)];
 
 impl Store {
     pub fn new(s: &Settings) -> Result<Self, S3Error> {
@@ -189,10 +231,12 @@ impl Store {
             .max_redirects(0)
             .max_redirects_will_error(false)
             .user_agent(concat!("toss/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_connect(Some(s.connect_timeout))
             // Stall detection: no byte moved either way for this long ends the request.
-            .timeout_per_read(Some(Duration::from_secs(120)))
-            .timeout_per_write(Some(Duration::from_secs(120)))
+            .timeout_per_read(Some(s.stall_timeout))
+            .timeout_per_write(Some(s.stall_timeout))
+            // One idle connection per part thread, so parts reuse their connections.
+            .max_idle_connections_per_host(s.concurrency + 1)
             .tls_config(tls.build())
             .build()
             .new_agent();
@@ -212,60 +256,211 @@ impl Store {
         )
     }
 
-    /// Upload `path` to `key` with one presigned PUT, the body streamed from the file.
-    pub fn put_file(&self, path: &Path, key: &str) -> Result<Uploaded, S3Error> {
-        let started = Instant::now();
-        let file = File::open(path).map_err(|source| S3Error::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let bytes = file
-            .metadata()
-            .map_err(|source| S3Error::Open {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .len();
+    /// PutObject, the body streamed from `body` with `len` as its Content-Length.
+    pub fn put(
+        &self,
+        key: &str,
+        headers: Headers,
+        body: &mut dyn Read,
+        len: u64,
+    ) -> Result<(), S3Error> {
+        let mut action = self.bucket.put_object(Some(&self.credentials), key);
+        sign_headers(action.headers_mut(), headers);
+        self.send_body(action.sign(PRESIGN_FOR), headers, body, len)
+            .map(drop)
+    }
+
+    /// CreateMultipartUpload: returns the upload id.
+    pub fn create_multipart(&self, key: &str, headers: Headers) -> Result<String, S3Error> {
+        // rusty-s3's typed action needs its `xml` feature (about 90 KB of binary) to parse
+        // one tag; sign the request with its signing function instead.
+        let url = self.sign_raw(Method::Post, key, &[("uploads", "")], headers);
+        let mut request = self.agent.post(url.as_str());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = answer(request.send_empty())?;
+        if body.contains("<Error>") {
+            let (code, message) = parse_error(&body);
+            return Err(S3Error::Refused {
+                status: 200,
+                code,
+                message,
+            });
+        }
+        match tag(&body, "UploadId") {
+            id if id.is_empty() => Err(S3Error::Refused {
+                status: 200,
+                code: "NoUploadId".into(),
+                message: "CreateMultipartUpload answered without an UploadId".into(),
+            }),
+            id => Ok(id),
+        }
+    }
+
+    /// UploadPart: returns the part's ETag.
+    pub fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u16,
+        headers: Headers,
+        body: &mut dyn Read,
+        len: u64,
+    ) -> Result<String, S3Error> {
+        let mut action = self
+            .bucket
+            .upload_part(Some(&self.credentials), key, number, upload_id);
+        sign_headers(action.headers_mut(), headers);
+        let etag = self.send_body(action.sign(PRESIGN_FOR), headers, body, len)?;
+        etag.ok_or_else(|| S3Error::Refused {
+            status: 200,
+            code: "NoETag".into(),
+            message: format!("UploadPart {number} answered without an ETag"),
+        })
+    }
+
+    /// CompleteMultipartUpload. A 200 carrying `<Error>` is a failure, as S3 documents.
+    pub fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[Part],
+    ) -> Result<(), S3Error> {
+        let url = self.sign_raw(Method::Post, key, &[("uploadId", upload_id)], &[]);
+        let body = answer(
+            self.agent
+                .post(url.as_str())
+                .content_type("application/xml")
+                .send(complete_body(parts)),
+        )?;
+        if body.contains("<Error>") {
+            let (code, message) = parse_error(&body);
+            return Err(S3Error::Refused {
+                status: 200,
+                code,
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
         let url = self
             .bucket
-            .put_object(Some(&self.credentials), key)
+            .abort_multipart_upload(Some(&self.credentials), key, upload_id)
             .sign(PRESIGN_FOR);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
+        answer(self.agent.delete(url.as_str()).call()).map(drop)
+    }
+
+    /// The stored object's size, from HeadObject.
+    pub fn object_size(&self, key: &str) -> Result<u64, S3Error> {
+        let url = self
+            .bucket
+            .head_object(Some(&self.credentials), key)
+            .sign(PRESIGN_FOR);
+        let response = self.agent.head(url.as_str()).call().map_err(transport)?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(S3Error::Refused {
+                status,
+                code: String::new(),
+                message: "HEAD of the uploaded object".into(),
+            });
+        }
+        response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                S3Error::Changed("HEAD of the uploaded object gave no Content-Length".into())
+            })
+    }
+
+    fn sign_raw(
+        &self,
+        method: Method,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: Headers,
+    ) -> url::Url {
+        let mut sorted = headers.to_vec();
+        sorted.sort();
+        rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            method,
+            self.bucket.object_url(key),
+            self.credentials.key(),
+            self.credentials.secret(),
+            self.credentials.token(),
+            self.bucket.region(),
+            PRESIGN_FOR.as_secs(),
+            query.iter().copied(),
+            sorted.iter().copied(),
+        )
+    }
+
+    /// Send a body with its Content-Length; returns the ETag, if the store gave one.
+    fn send_body(
+        &self,
+        url: url::Url,
+        headers: Headers,
+        body: &mut dyn Read,
+        len: u64,
+    ) -> Result<Option<String>, S3Error> {
         let mut request = self
             .agent
             .put(url.as_str())
-            .header("content-type", content_type(&name));
-        if bytes > 0 {
+            .header("content-length", len.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if len > 0 {
             // Lets the store refuse before the body is sent, so its reason reaches us
             // instead of a broken pipe.
             request = request.header("expect", "100-continue");
         }
         let response = request
-            .header("content-length", bytes.to_string())
-            .send(ureq::SendBody::from_owned_reader(file.take(bytes)))
+            .send(ureq::SendBody::from_reader(body))
             .map_err(transport)?;
-        check(response)?;
-        Ok(Uploaded {
-            bytes,
-            elapsed: started.elapsed(),
-        })
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        answer(Ok(response))?;
+        Ok(etag)
     }
 }
 
-fn check(mut response: ureq::http::Response<ureq::Body>) -> Result<(), S3Error> {
-    let status = response.status().as_u16();
-    if (200..300).contains(&status) {
-        return Ok(());
+fn sign_headers<'a>(map: &mut rusty_s3::Map<'a>, headers: Headers<'a>) {
+    for (name, value) in headers {
+        if name.starts_with("x-amz-") {
+            map.insert(*name, *value);
+        }
     }
+}
+
+/// The body of a successful answer, or the store's refusal with its code and message.
+fn answer(
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<String, S3Error> {
+    let mut response = result.map_err(transport)?;
+    let status = response.status().as_u16();
     let mut body = String::new();
-    let _ = response
+    response
         .body_mut()
         .as_reader()
         .take(MAX_ERROR_BODY)
-        .read_to_string(&mut body);
+        .read_to_string(&mut body)
+        .map_err(|e| S3Error::Transport {
+            detail: format!("reading the answer: {e}"),
+            retryable: true,
+        })?;
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
     let (code, message) = parse_error(&body);
     Err(S3Error::Refused {
         status,
@@ -274,8 +469,26 @@ fn check(mut response: ureq::http::Response<ureq::Body>) -> Result<(), S3Error> 
     })
 }
 
+/// A request that got no answer. Worth retrying unless the failure will recur: a TLS
+/// certificate problem, a malformed URL, a proxy setting.
 fn transport(e: ureq::Error) -> S3Error {
-    S3Error::Transport(e.to_string())
+    if crate::signal::stopping() {
+        return S3Error::Stopped;
+    }
+    let retryable = matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    );
+    let mut detail = e.to_string();
+    if matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_)) {
+        detail.push_str("; for a private CA, set CA_BUNDLE to its PEM file");
+    }
+    S3Error::Transport { detail, retryable }
 }
 
 fn load_ca_bundle(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, S3Error> {
@@ -348,6 +561,35 @@ mod tests {
             e.to_string(),
             "the store answered 404 (check BUCKET and ENDPOINT)"
         );
-        assert_eq!(hint(500, "InternalError"), None);
+        assert_eq!(hint(500, "InternalError", ""), None);
+        let e = S3Error::Refused {
+            status: 400,
+            code: "InvalidRequest".into(),
+            message: "x-amz-checksum-sha256 is not supported".into(),
+        };
+        assert!(e.to_string().contains("set CHECKSUM=off"), "{e}");
+    }
+
+    #[test]
+    fn the_complete_body_lists_parts_with_etags_and_checksums() {
+        let parts = [
+            Part {
+                number: 1,
+                etag: "\"abc\"".into(),
+                checksum: Some("c3VtMQ==".into()),
+            },
+            Part {
+                number: 2,
+                etag: "\"d&e\"".into(),
+                checksum: None,
+            },
+        ];
+        assert_eq!(
+            complete_body(&parts),
+            "<CompleteMultipartUpload>\
+             <Part><PartNumber>1</PartNumber><ETag>\"abc\"</ETag><ChecksumSHA256>c3VtMQ==</ChecksumSHA256></Part>\
+             <Part><PartNumber>2</PartNumber><ETag>\"d&amp;e\"</ETag></Part>\
+             </CompleteMultipartUpload>"
+        );
     }
 }

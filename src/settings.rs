@@ -66,6 +66,24 @@ pub const SPECS: &[Spec] = &[
         "How often to look for the done file."),
     spec!("handoff-first", ["HANDOFF_FIRST"], "", "false", false,
         "Hand the results to the worker before uploading, so the worker never waits on S3."),
+    spec!("multipart-threshold", ["MULTIPART_THRESHOLD"], "SIZE", "64MiB", false,
+        "Files this large or larger go up in parts (always above 5GiB). Sizes: 8MiB, 64MB, bytes."),
+    spec!("part-size", ["PART_SIZE"], "SIZE", "64MiB", false,
+        "Size of each part, 5MiB to 5GiB; grows by itself when a file would need over 10,000 parts."),
+    spec!("concurrency", ["CONCURRENCY"], "N", "4", false,
+        "Parts sent at once."),
+    spec!("checksum", ["CHECKSUM"], "sha256|off", "sha256", false,
+        "Sign the SHA-256 of each body into its request, so the store refuses a damaged body. Turn off for stores that reject x-amz-checksum-sha256."),
+    spec!("retry-attempts", ["RETRY_ATTEMPTS"], "N", "6", false,
+        "Tries of each request (the first included) when the store is busy or the network fails."),
+    spec!("upload-timeout", ["UPLOAD_TIMEOUT"], "DURATION", "2h", false,
+        "No retry starts after the upload has run this long; 0 for no limit."),
+    spec!("connect-timeout", ["CONNECT_TIMEOUT"], "DURATION", "10s", false,
+        "Give up connecting to the store after this long (then retry)."),
+    spec!("stall-timeout", ["STALL_TIMEOUT"], "DURATION", "60s", false,
+        "Give up on a request when no byte has moved for this long (then retry)."),
+    spec!("progress-interval", ["PROGRESS_INTERVAL"], "DURATION", "10s", false,
+        "Log the upload's progress this often."),
 ];
 
 /// A value that must never be printed: `Debug` and `Display` show `***`.
@@ -128,6 +146,15 @@ pub struct Settings {
     pub done_timeout: Option<Duration>,
     pub poll_interval: Duration,
     pub handoff_first: bool,
+    pub multipart_threshold: u64,
+    pub part_size: u64,
+    pub concurrency: usize,
+    pub checksum: bool,
+    pub retry_attempts: u32,
+    pub upload_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub stall_timeout: Duration,
+    pub progress_interval: Duration,
 }
 
 /// Facts about the pod that serve as defaults; gathered by the caller.
@@ -391,9 +418,70 @@ fn build(
     };
     let done_timeout = duration("done-timeout", Duration::ZERO).filter(|d| !d.is_zero());
     let poll_interval = duration("poll-interval", Duration::from_secs(1));
-    if poll_interval == Some(Duration::ZERO) {
-        check(false, "poll-interval", "must be more than 0".into());
+    let upload_timeout = duration("upload-timeout", Duration::from_secs(2 * 3600))
+        .map(|d| Some(d).filter(|d| !d.is_zero()));
+    let connect_timeout = duration("connect-timeout", Duration::from_secs(10));
+    let stall_timeout = duration("stall-timeout", Duration::from_secs(60));
+    let progress_interval = duration("progress-interval", Duration::from_secs(10));
+    for (flag, d) in [
+        ("poll-interval", poll_interval),
+        ("connect-timeout", connect_timeout),
+        ("stall-timeout", stall_timeout),
+        ("progress-interval", progress_interval),
+    ] {
+        if d == Some(Duration::ZERO) {
+            check(false, flag, "must be more than 0".into());
+        }
     }
+
+    let mut size = |flag: &str, default: u64| match raw.get(flag) {
+        None => Some(default),
+        Some((v, _)) => match parse_size(v) {
+            Ok(n) => Some(n),
+            Err(why) => {
+                check(false, flag, why);
+                None
+            }
+        },
+    };
+    let multipart_threshold = size("multipart-threshold", 64 << 20);
+    let part_size = size("part-size", 64 << 20);
+    if let Some(p) = part_size {
+        check(
+            (5 << 20..=5 << 30).contains(&p),
+            "part-size",
+            format!("{p} bytes is outside S3's part sizes, 5MiB to 5GiB"),
+        );
+    }
+    let mut count = |flag: &str, default: u32, max: u32| match raw.get(flag) {
+        None => Some(default),
+        Some((v, _)) => match v.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Some(n),
+            _ => {
+                check(
+                    false,
+                    flag,
+                    format!("{v:?} is not a whole number from 1 to {max}"),
+                );
+                None
+            }
+        },
+    };
+    let concurrency = count("concurrency", 4, 64);
+    let retry_attempts = count("retry-attempts", 6, 100);
+    let checksum = match raw.get("checksum").map(|(v, _)| v.to_ascii_lowercase()) {
+        None => true,
+        Some(v) if v == "sha256" => true,
+        Some(v) if v == "off" || parse_bool(&v) == Some(false) => false,
+        Some(v) => {
+            check(
+                false,
+                "checksum",
+                format!("{v:?} is neither sha256 nor off"),
+            );
+            true
+        }
+    };
 
     let handoff_first = match raw.get("handoff-first").map(|(v, _)| v.as_str()) {
         None => false,
@@ -443,6 +531,15 @@ fn build(
         done_timeout,
         poll_interval: poll_interval?,
         handoff_first,
+        multipart_threshold: multipart_threshold?,
+        part_size: part_size?,
+        concurrency: concurrency? as usize,
+        checksum,
+        retry_attempts: retry_attempts?,
+        upload_timeout: upload_timeout?,
+        connect_timeout: connect_timeout?,
+        stall_timeout: stall_timeout?,
+        progress_interval: progress_interval?,
     })
 }
 
@@ -524,6 +621,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         rest = tail;
     }
     Ok(total)
+}
+
+/// Sizes as people write them: `8MiB`, `64MB`, `1GiB`, `5mb`, or plain bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || format!("{text:?} is not a size (examples: 8MiB, 64MB, 1GiB, 1048576)");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        "t" | "tb" => 1_000_000_000_000,
+        "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale).ok_or_else(bad)
 }
 
 /// `--help`: each setting with its flag, env twins and default; never a value.
@@ -825,6 +944,58 @@ mod tests {
         for bad in ["", "s", "10x", "-5s", "1h-3m", "ms10"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn sizes_take_binary_and_decimal_units() {
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert_eq!(parse_size("64MB"), Ok(64_000_000));
+        assert_eq!(parse_size("5gib"), Ok(5 << 30));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("16 MiB"), Ok(16 << 20));
+        for bad in ["", "MiB", "8XB", "-1", "1.5GiB", "99999999999TiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn transfer_settings_are_checked_against_s3_limits() {
+        let mut env = ORIGINAL.to_vec();
+        env.extend([
+            ("PART_SIZE", "1MiB"),
+            ("CONCURRENCY", "0"),
+            ("CHECKSUM", "md5"),
+            ("RETRY_ATTEMPTS", "x"),
+        ]);
+        let all = run(&[], &env).unwrap_err().join("\n");
+        for needle in [
+            "PART_SIZE",
+            "5MiB to 5GiB",
+            "CONCURRENCY",
+            "CHECKSUM",
+            "RETRY_ATTEMPTS",
+        ] {
+            assert!(all.contains(needle), "{needle} missing in {all}");
+        }
+        let s = run(
+            &[
+                "--checksum=off",
+                "--part-size",
+                "8MiB",
+                "--upload-timeout",
+                "0",
+            ],
+            ORIGINAL,
+        )
+        .unwrap()
+        .1
+        .unwrap();
+        assert!(!s.checksum);
+        assert_eq!(s.part_size, 8 << 20);
+        assert_eq!(s.upload_timeout, None);
+        let s = run(&[], ORIGINAL).unwrap().1.unwrap();
+        assert!(s.checksum, "checksums are on by default");
+        assert_eq!((s.concurrency, s.retry_attempts), (4, 6));
     }
 
     #[test]

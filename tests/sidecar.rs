@@ -192,9 +192,10 @@ fn a_slowly_written_done_file_is_not_acted_on_early() {
     let mut env = pod.env(&store);
     set(&mut env, "POLL_INTERVAL", "1s");
 
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -208,7 +209,7 @@ fn a_slowly_written_done_file_is_not_acted_on_early() {
     f.write_all(b".gz").unwrap();
     drop(f);
 
-    let out = child.wait_with_output().unwrap();
+    let out = support::finish(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
         store.get(&store.key_for("e2e.tar.gz")).as_deref(),
@@ -223,15 +224,16 @@ fn the_results_may_appear_after_the_done_file() {
     let store = TestStore::start();
     let pod = Pod::new();
     fs::write(pod.read.join("done"), "late.tar.gz").unwrap();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .env_clear()
         .envs(pod.env(&store).iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     thread::sleep(Duration::from_millis(500));
     fs::write(pod.read.join("late.tar.gz"), b"late results").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support::finish(child, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("does not exist yet"), "{}", text(&out));
     assert_eq!(
@@ -255,6 +257,7 @@ fn an_unreachable_store_still_hands_off_and_exits_4() {
         let mut env = pod.env(&store);
         set(&mut env, "ENDPOINT", &format!("http://{closed}"));
         set(&mut env, "HANDOFF_FIRST", first);
+        set(&mut env, "RETRY_ATTEMPTS", "2");
         let out = toss(Path::new(BIN), &[], &env);
         let log = text(&out);
         assert_eq!(out.status.code(), Some(4), "handoff first {first}: {log}");

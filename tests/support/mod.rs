@@ -7,9 +7,11 @@
 //! and `TOSS_TEST_REGION` go with it.
 #![allow(dead_code)]
 
+pub mod relay;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -143,6 +145,21 @@ impl TestStore {
         }
     }
 
+    /// SHA-256 of an object, streamed (for objects too large to hold).
+    pub fn sha256_of(&self, key: &str) -> String {
+        let bucket = self.bucket();
+        let creds = self.credentials();
+        let url = bucket
+            .get_object(Some(&creds), key)
+            .sign(Duration::from_secs(3600));
+        let mut resp = agent()
+            .get(url.as_str())
+            .call()
+            .expect("GET reaches the test store");
+        assert_eq!(resp.status().as_u16(), 200);
+        sha256_hex(resp.body_mut().with_config().limit(u64::MAX).reader())
+    }
+
     /// Keys under this store's prefix.
     pub fn keys(&self) -> Vec<String> {
         let bucket = self.bucket();
@@ -164,6 +181,46 @@ impl TestStore {
             .collect()
     }
 
+    /// Multipart uploads begun under this store's prefix and neither completed nor aborted.
+    pub fn open_uploads(&self) -> usize {
+        if let Some(root) = &self._root {
+            // s3s-fs has no ListMultipartUploads; it keeps `.upload-<id>.json` per open upload.
+            return std::fs::read_dir(root.path())
+                .unwrap()
+                .filter(|e| {
+                    let name = e
+                        .as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .to_string();
+                    name.starts_with(".upload-") && name.ends_with(".json")
+                })
+                .count();
+        }
+        let bucket = self.bucket();
+        let creds = self.credentials();
+        let url = rusty_s3::signing::sign(
+            &jiff::Timestamp::now(),
+            rusty_s3::Method::Get,
+            bucket.base_url().clone(),
+            creds.key(),
+            creds.secret(),
+            None,
+            &self.region,
+            600,
+            [("prefix", self.prefix.as_str()), ("uploads", "")].into_iter(),
+            std::iter::empty(),
+        );
+        let mut resp = agent()
+            .get(url.as_str())
+            .call()
+            .expect("ListMultipartUploads reaches the test store");
+        let body = resp.body_mut().read_to_string().unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{body}");
+        body.matches("<UploadId>").count()
+    }
+
     /// A presigned PUT URL for `key`, for baselines such as `curl -T`.
     pub fn presigned_put(&self, key: &str) -> String {
         let bucket = self.bucket();
@@ -183,14 +240,37 @@ fn agent() -> ureq::Agent {
 }
 
 /// Run the toss binary with exactly `env` (nothing inherited: the machine's AWS_* and
-/// proxy variables must not leak into a test).
+/// proxy variables must not leak into a test). A run that hangs is killed and fails the test.
 pub fn toss(bin: &Path, args: &[&str], env: &[(String, String)]) -> Output {
-    Command::new(bin)
+    let child = Command::new(bin)
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .expect("run toss")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run toss");
+    finish(child, Duration::from_secs(120))
+}
+
+/// Wait for `child`, killing it (and failing) after `limit`.
+pub fn finish(child: Child, limit: Duration) -> Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if rx.recv_timeout(limit).is_err() {
+            // SAFETY: plain kill(2) of our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    });
+    let out = child.wait_with_output().expect("wait for toss");
+    let _ = tx.send(());
+    assert!(
+        out.status.code().is_some(),
+        "toss hung and was killed after {limit:?}:\n{}",
+        text(&out)
+    );
+    out
 }
 
 pub fn text(out: &Output) -> String {
@@ -234,6 +314,28 @@ impl Pod {
         let bytes = std::fs::read(&path).ok()?;
         Some((path, bytes))
     }
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    sha256_hex(std::fs::File::open(path).unwrap())
+}
+
+fn sha256_hex(mut reader: impl Read) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
