@@ -475,18 +475,22 @@ fn transport(e: ureq::Error) -> S3Error {
     if crate::signal::stopping() {
         return S3Error::Stopped;
     }
-    let retryable = matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::HostNotFound
-            | ureq::Error::Protocol(_)
-            | ureq::Error::BodyStalled
-    );
     let mut detail = e.to_string();
-    if matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_)) {
-        detail.push_str("; for a private CA, set CA_BUNDLE to its PEM file");
+    // rustls' verdicts reach us wrapped in io errors; a certificate will not change on retry.
+    let certificate =
+        detail.contains("certificate") || matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_));
+    let retryable = !certificate
+        && matches!(
+            e,
+            ureq::Error::Io(_)
+                | ureq::Error::Timeout(_)
+                | ureq::Error::ConnectionFailed
+                | ureq::Error::HostNotFound
+                | ureq::Error::Protocol(_)
+                | ureq::Error::BodyStalled
+        );
+    if certificate {
+        detail.push_str("; the store's TLS certificate is not trusted: for a private CA, set CA_BUNDLE to its PEM file");
     }
     S3Error::Transport { detail, retryable }
 }
