@@ -2,21 +2,13 @@
 //! names to S3, then hands the results on to the Sonobuoy worker with a done file of its
 //! own. `toss put FILE [KEY]` uploads one file with the same settings.
 
-mod donefile;
-mod key;
-mod log;
-mod retry;
-mod s3;
-mod settings;
-mod signal;
-mod upload;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use donefile::Results;
-use key::KeyFacts;
-use settings::{Command, HostFacts, Settings};
+use toss::donefile::{self, Results};
+use toss::key::KeyFacts;
+use toss::settings::{self, Command, HostFacts, Settings};
+use toss::{log, retry, s3, signal, upload};
 
 /// Exit statuses, as documented in the README and `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
