@@ -1,6 +1,7 @@
 //! toss's parts, one module per concern. `main.rs` strings them together into a run; the
 //! library exists so the fuzz targets (and anyone reading) can reach the pure functions.
 
+pub mod credentials;
 pub mod donefile;
 pub mod key;
 pub mod log;

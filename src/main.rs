@@ -178,9 +178,8 @@ fn put(s: &Settings, file: &Path, key: Option<String>) -> Status {
 }
 
 fn connect(s: &Settings) -> Option<s3::Store> {
-    log::add_secret(s.secret_access_key.expose());
-    if let Some(token) = &s.session_token {
-        log::add_secret(token.expose());
+    if let Some(url) = &s.upload_url {
+        log::add_secret(url.expose());
     }
     match s3::Store::new(s) {
         Ok(store) => Some(store),
@@ -209,16 +208,12 @@ fn upload(s: &Settings, store: &s3::Store, file: &Path, key: Option<String>) -> 
         Ok(done) => {
             let secs = done.elapsed.as_secs_f64();
             log::info(format!(
-                "uploaded {} bytes to {target} in {secs:.2}s ({}/s, {} part{}, size checked{})",
+                "uploaded {} bytes to {target} in {secs:.2}s ({}/s, {} part{}, {})",
                 done.bytes,
                 upload::human((done.bytes as f64 / secs.max(1e-6)) as u64),
                 done.parts,
                 if done.parts == 1 { "" } else { "s" },
-                if s.checksum {
-                    ", SHA-256 checked by the store"
-                } else {
-                    ""
-                }
+                done.verified
             ));
             true
         }

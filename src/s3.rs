@@ -8,7 +8,11 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use rusty_s3::{Bucket, Credentials, Method, S3Action};
+
+use crate::credentials::Provider;
 
 use crate::settings::{Settings, UrlStyle};
 
@@ -100,7 +104,7 @@ pub fn parse_error(body: &str) -> (String, String) {
     (tag(body, "Code"), tag(body, "Message"))
 }
 
-fn tag(body: &str, name: &str) -> String {
+pub fn tag(body: &str, name: &str) -> String {
     let open = format!("<{name}>");
     let close = format!("</{name}>");
     body.find(&open)
@@ -189,8 +193,9 @@ pub struct Part {
 // ---------------------------------------------------------------- thin shell
 
 pub struct Store {
-    bucket: Bucket,
-    credentials: Credentials,
+    /// `None` with UPLOAD_URL: the URL is the whole destination.
+    target: Option<(Bucket, Provider)>,
+    upload_url: Option<url::Url>,
     agent: ureq::Agent,
 }
 
@@ -203,23 +208,6 @@ impl Store {
         let style = match s.url_style {
             UrlStyle::Path => rusty_s3::UrlStyle::Path,
             UrlStyle::VirtualHost => rusty_s3::UrlStyle::VirtualHost,
-        };
-        let bucket = Bucket::new(
-            s.endpoint.clone(),
-            style,
-            s.bucket.clone(),
-            s.region.clone(),
-        )
-        .map_err(|e| {
-            S3Error::Setup(format!(
-                "ENDPOINT {} with BUCKET {}: {e}",
-                s.endpoint, s.bucket
-            ))
-        })?;
-        let secret = s.secret_access_key.expose();
-        let credentials = match &s.session_token {
-            Some(token) => Credentials::new_with_token(&s.access_key_id, secret, token.expose()),
-            None => Credentials::new(&s.access_key_id, secret),
         };
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(path) = &s.ca_bundle {
@@ -240,20 +228,79 @@ impl Store {
             .tls_config(tls.build())
             .build()
             .new_agent();
+        let upload_url = match &s.upload_url {
+            Some(u) => Some(
+                url::Url::parse(u.expose())
+                    .map_err(|e| S3Error::Setup(format!("UPLOAD_URL: {e}")))?,
+            ),
+            None => None,
+        };
+        let target = match &s.credentials {
+            None => None,
+            Some(source) => {
+                let bucket = Bucket::new(
+                    s.endpoint.clone(),
+                    style,
+                    s.bucket.clone(),
+                    s.region.clone(),
+                )
+                .map_err(|e| {
+                    S3Error::Setup(format!(
+                        "ENDPOINT {} with BUCKET {}: {e}",
+                        s.endpoint, s.bucket
+                    ))
+                })?;
+                crate::log::info(source.describe());
+                Some((bucket, Provider::new(source.clone(), agent.clone())?))
+            }
+        };
         Ok(Store {
-            bucket,
-            credentials,
+            target,
+            upload_url,
             agent,
         })
     }
 
     /// Where an object lives, for log lines: no signature, nothing secret.
     pub fn describe(&self, key: &str) -> String {
-        format!(
-            "s3://{}/{key} at {}",
-            self.bucket.name(),
-            self.bucket.base_url()
-        )
+        match (&self.target, &self.upload_url) {
+            (Some((bucket, _)), _) => {
+                format!("s3://{}/{key} at {}", bucket.name(), bucket.base_url())
+            }
+            (None, Some(url)) => format!(
+                "the presigned UPLOAD_URL {}{}",
+                url.origin().ascii_serialization(),
+                url.path()
+            ),
+            (None, None) => "nowhere".into(),
+        }
+    }
+
+    /// Whether this store is a presigned UPLOAD_URL rather than a bucket.
+    pub fn is_presigned(&self) -> bool {
+        self.upload_url.is_some()
+    }
+
+    fn bucket(&self) -> Result<(&Bucket, Arc<Credentials>), S3Error> {
+        let (bucket, provider) = self.target.as_ref().ok_or_else(|| {
+            S3Error::Setup("UPLOAD_URL mode: only a single PUT to that URL".into())
+        })?;
+        Ok((bucket, provider.get()?))
+    }
+
+    /// PUT to the presigned UPLOAD_URL: no headers of ours may be signed into it.
+    pub fn put_presigned(
+        &self,
+        content_type: &str,
+        body: &mut dyn Read,
+        len: u64,
+    ) -> Result<(), S3Error> {
+        let url = self
+            .upload_url
+            .clone()
+            .ok_or_else(|| S3Error::Setup("no UPLOAD_URL".into()))?;
+        self.send_body(url, &[("content-type", content_type)], body, len)
+            .map(drop)
     }
 
     /// PutObject, the body streamed from `body` with `len` as its Content-Length.
@@ -264,7 +311,8 @@ impl Store {
         body: &mut dyn Read,
         len: u64,
     ) -> Result<(), S3Error> {
-        let mut action = self.bucket.put_object(Some(&self.credentials), key);
+        let (bucket, credentials) = self.bucket()?;
+        let mut action = bucket.put_object(Some(&credentials), key);
         sign_headers(action.headers_mut(), headers);
         self.send_body(action.sign(PRESIGN_FOR), headers, body, len)
             .map(drop)
@@ -274,7 +322,7 @@ impl Store {
     pub fn create_multipart(&self, key: &str, headers: Headers) -> Result<String, S3Error> {
         // rusty-s3's typed action needs its `xml` feature (about 90 KB of binary) to parse
         // one tag; sign the request with its signing function instead.
-        let url = self.sign_raw(Method::Post, key, &[("uploads", "")], headers);
+        let url = self.sign_raw(Method::Post, key, &[("uploads", "")], headers)?;
         let mut request = self.agent.post(url.as_str());
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -308,9 +356,8 @@ impl Store {
         body: &mut dyn Read,
         len: u64,
     ) -> Result<String, S3Error> {
-        let mut action = self
-            .bucket
-            .upload_part(Some(&self.credentials), key, number, upload_id);
+        let (bucket, credentials) = self.bucket()?;
+        let mut action = bucket.upload_part(Some(&credentials), key, number, upload_id);
         sign_headers(action.headers_mut(), headers);
         let etag = self.send_body(action.sign(PRESIGN_FOR), headers, body, len)?;
         etag.ok_or_else(|| S3Error::Refused {
@@ -327,7 +374,7 @@ impl Store {
         upload_id: &str,
         parts: &[Part],
     ) -> Result<(), S3Error> {
-        let url = self.sign_raw(Method::Post, key, &[("uploadId", upload_id)], &[]);
+        let url = self.sign_raw(Method::Post, key, &[("uploadId", upload_id)], &[])?;
         let body = answer(
             self.agent
                 .post(url.as_str())
@@ -346,18 +393,18 @@ impl Store {
     }
 
     pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
-        let url = self
-            .bucket
-            .abort_multipart_upload(Some(&self.credentials), key, upload_id)
+        let (bucket, credentials) = self.bucket()?;
+        let url = bucket
+            .abort_multipart_upload(Some(&credentials), key, upload_id)
             .sign(PRESIGN_FOR);
         answer(self.agent.delete(url.as_str()).call()).map(drop)
     }
 
     /// The stored object's size, from HeadObject.
     pub fn object_size(&self, key: &str) -> Result<u64, S3Error> {
-        let url = self
-            .bucket
-            .head_object(Some(&self.credentials), key)
+        let (bucket, credentials) = self.bucket()?;
+        let url = bucket
+            .head_object(Some(&credentials), key)
             .sign(PRESIGN_FOR);
         let response = self.agent.head(url.as_str()).call().map_err(transport)?;
         let status = response.status().as_u16();
@@ -384,21 +431,22 @@ impl Store {
         key: &str,
         query: &[(&str, &str)],
         headers: Headers,
-    ) -> url::Url {
+    ) -> Result<url::Url, S3Error> {
+        let (bucket, credentials) = self.bucket()?;
         let mut sorted = headers.to_vec();
         sorted.sort();
-        rusty_s3::signing::sign(
+        Ok(rusty_s3::signing::sign(
             &jiff::Timestamp::now(),
             method,
-            self.bucket.object_url(key),
-            self.credentials.key(),
-            self.credentials.secret(),
-            self.credentials.token(),
-            self.bucket.region(),
+            bucket.object_url(key),
+            credentials.key(),
+            credentials.secret(),
+            credentials.token(),
+            bucket.region(),
             PRESIGN_FOR.as_secs(),
             query.iter().copied(),
             sorted.iter().copied(),
-        )
+        ))
     }
 
     /// Send a body with its Content-Length; returns the ETag, if the store gave one.

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::credentials::Source;
 use crate::key::KeyTemplate;
 
 /// One setting. Precedence: the flag, then each env name in order, then the default.
@@ -50,6 +51,28 @@ pub const SPECS: &[Spec] = &[
         "Secret access key (required). Prefer the environment: a flag shows in the process list."),
     spec!("session-token", ["SESSION_TOKEN", "AWS_SESSION_TOKEN"], "TOKEN", "", true,
         "Session token of temporary credentials."),
+    spec!("access-key-id-file", ["ACCESS_KEY_ID_FILE"], "FILE", "", false,
+        "File holding the access key id (a mounted Secret); read again when it changes."),
+    spec!("secret-access-key-file", ["SECRET_ACCESS_KEY_FILE"], "FILE", "", false,
+        "File holding the secret access key; read again when it changes."),
+    spec!("session-token-file", ["SESSION_TOKEN_FILE"], "FILE", "", false,
+        "File holding the session token; read again when it changes."),
+    spec!("role-arn", ["AWS_ROLE_ARN"], "ARN", "", false,
+        "IRSA: the role to assume with the web identity token (STS AssumeRoleWithWebIdentity)."),
+    spec!("web-identity-token-file", ["AWS_WEB_IDENTITY_TOKEN_FILE"], "FILE", "", false,
+        "IRSA: the projected service account token."),
+    spec!("role-session-name", ["AWS_ROLE_SESSION_NAME"], "NAME", "toss", false,
+        "IRSA: the session name STS records."),
+    spec!("sts-endpoint", ["AWS_ENDPOINT_URL_STS"], "URL", "https://sts.REGION.amazonaws.com", false,
+        "IRSA: the STS endpoint (a private or regional STS)."),
+    spec!("container-credentials-uri", ["AWS_CONTAINER_CREDENTIALS_FULL_URI"], "URL", "", false,
+        "EKS Pod Identity / ECS: the container credentials endpoint."),
+    spec!("container-authorization-token", ["AWS_CONTAINER_AUTHORIZATION_TOKEN"], "TOKEN", "", true,
+        "EKS Pod Identity / ECS: the Authorization header for that endpoint."),
+    spec!("container-authorization-token-file", ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], "FILE", "", false,
+        "EKS Pod Identity / ECS: a file holding that header (read at each fetch)."),
+    spec!("upload-url", ["UPLOAD_URL"], "URL", "", true,
+        "A presigned PUT URL made outside the cluster: toss needs no credentials and no bucket (single PUT, up to 5GiB)."),
     spec!("ca-bundle", ["CA_BUNDLE", "AWS_CA_BUNDLE"], "FILE", "built-in Mozilla roots", false,
         "PEM file of root certificates to trust instead of the built-in ones (private CA)."),
     spec!("object-key", ["OBJECT_KEY"], "TEMPLATE", "sonobuoy/{namespace}/{pod}/{timestamp}/{basename}", false,
@@ -135,9 +158,9 @@ pub struct Settings {
     pub region: String,
     pub endpoint: url::Url,
     pub url_style: UrlStyle,
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-    pub session_token: Option<Secret>,
+    /// `None` with an `upload_url`: the URL carries its own signature.
+    pub credentials: Option<Source>,
+    pub upload_url: Option<Secret>,
     pub ca_bundle: Option<PathBuf>,
     pub object_key: KeyTemplate,
     pub node: String,
@@ -320,10 +343,8 @@ fn build(
     };
     let read_dir = PathBuf::from(required("read-results-dir", sidecar));
     let write_dir = PathBuf::from(required("write-results-dir", sidecar));
-    let bucket = required("bucket", true);
-    let access_key_id = required("access-key-id", true);
-    let secret_access_key = Secret(required("secret-access-key", true));
-    let session_token = raw.get("session-token").map(|(v, _)| Secret(v.clone()));
+    let upload_url = raw.get("upload-url").map(|(v, _)| Secret(v.clone()));
+    let bucket = required("bucket", upload_url.is_none());
 
     let mut check = |ok: bool, flag: &str, what: String| {
         if !ok {
@@ -345,12 +366,11 @@ fn build(
             format!("{bucket:?} is not a bucket name (1-255 characters, no '/', no spaces)"),
         );
     }
-    if !access_key_id.is_empty() {
-        check(
-            access_key_id.chars().all(|c| c.is_ascii_graphic()),
-            "access-key-id",
-            "must be printable ASCII without spaces".into(),
-        );
+    if let Some(url) = &upload_url {
+        // The URL is a secret (its signature): say what is wrong without echoing it.
+        let ok =
+            url::Url::parse(url.expose()).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        check(ok, "upload-url", "not an http:// or https:// URL".into());
     }
 
     let region = value_or(raw, "region", "us-east-1");
@@ -396,6 +416,12 @@ fn build(
             format!("virtual-host style needs a DNS-compatible bucket name, not {bucket:?}: use --url-style path"),
         );
     }
+
+    let credentials = if upload_url.is_some() {
+        None
+    } else {
+        credential_source(raw, &region, &mut check)
+    };
 
     let object_key =
         match KeyTemplate::parse(&value_or(raw, "object-key", default_of("object-key"))) {
@@ -520,9 +546,8 @@ fn build(
         region,
         endpoint: endpoint?,
         url_style,
-        access_key_id,
-        secret_access_key,
-        session_token,
+        credentials,
+        upload_url,
         ca_bundle: raw.get("ca-bundle").map(|(v, _)| PathBuf::from(v)),
         object_key: object_key?,
         node,
@@ -541,6 +566,98 @@ fn build(
         stall_timeout: stall_timeout?,
         progress_interval: progress_interval?,
     })
+}
+
+/// The first credential source that is set, in the order AWS SDKs look. A source set only
+/// halfway is a problem, not a reason to fall through to the next.
+fn credential_source(
+    raw: &Raw,
+    region: &str,
+    check: &mut dyn FnMut(bool, &str, String),
+) -> Option<Source> {
+    let get = |flag: &str| raw.get(flag).map(|(v, _)| v.clone());
+    let mut pair = |a: &str, b: &str| -> Option<(String, String)> {
+        match (get(a), get(b)) {
+            (Some(x), Some(y)) => Some((x, y)),
+            (Some(_), None) => {
+                check(false, b, format!("required with {}", names(a)));
+                None
+            }
+            (None, Some(_)) => {
+                check(false, a, format!("required with {}", names(b)));
+                None
+            }
+            (None, None) => None,
+        }
+    };
+    let is_set = |flags: &[&str]| flags.iter().any(|f| raw.get(f).is_some());
+    if is_set(&["access-key-id", "secret-access-key"]) {
+        let (key, secret) = pair("access-key-id", "secret-access-key")?;
+        check(
+            key.chars().all(|c| c.is_ascii_graphic()),
+            "access-key-id",
+            "must be printable ASCII without spaces".into(),
+        );
+        return Some(Source::Static {
+            key,
+            secret: Secret(secret),
+            token: get("session-token").map(Secret),
+        });
+    }
+    if is_set(&["access-key-id-file", "secret-access-key-file"]) {
+        let (key, secret) = pair("access-key-id-file", "secret-access-key-file")?;
+        return Some(Source::Files {
+            key: key.into(),
+            secret: secret.into(),
+            token: get("session-token-file").map(PathBuf::from),
+        });
+    }
+    if is_set(&["role-arn", "web-identity-token-file"]) {
+        let (role_arn, token_file) = pair("role-arn", "web-identity-token-file")?;
+        let sts_text =
+            get("sts-endpoint").unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        let sts = match parse_endpoint(&sts_text) {
+            Ok(u) => u,
+            Err(why) => {
+                check(false, "sts-endpoint", why);
+                return None;
+            }
+        };
+        return Some(Source::WebIdentity {
+            role_arn,
+            token_file: token_file.into(),
+            session_name: value_or(raw, "role-session-name", "toss"),
+            sts,
+        });
+    }
+    if let Some(uri) = get("container-credentials-uri") {
+        let uri = match url::Url::parse(&uri) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
+            _ => {
+                check(
+                    false,
+                    "container-credentials-uri",
+                    format!("{uri:?} is not an http:// or https:// URL"),
+                );
+                return None;
+            }
+        };
+        return Some(Source::Container {
+            uri,
+            token: get("container-authorization-token").map(Secret),
+            token_file: get("container-authorization-token-file").map(PathBuf::from),
+        });
+    }
+    check(
+        false,
+        "access-key-id",
+        format!(
+            "no credentials: set it and {}, or their _FILE twins, or AWS_ROLE_ARN with \
+             AWS_WEB_IDENTITY_TOKEN_FILE (IRSA), or AWS_CONTAINER_CREDENTIALS_FULL_URI, or UPLOAD_URL",
+            names("secret-access-key")
+        ),
+    );
+    None
 }
 
 fn value_or(raw: &Raw, flag: &str, default: &str) -> String {
@@ -767,7 +884,18 @@ mod tests {
         assert_eq!(s.region, "eu-west-1");
         assert_eq!(s.endpoint.as_str(), "https://s3.eu-west-1.amazonaws.com/");
         assert_eq!(s.url_style, UrlStyle::VirtualHost);
-        assert_eq!(s.secret_access_key.expose(), "s3cr3t-value");
+        let Some(Source::Static {
+            key,
+            secret,
+            token: None,
+        }) = &s.credentials
+        else {
+            panic!("{:?}", s.credentials)
+        };
+        assert_eq!(
+            (key.as_str(), secret.expose()),
+            ("AKIDEXAMPLE", "s3cr3t-value")
+        );
         assert_eq!(s.pod, "pod-7");
         assert_eq!(s.namespace, "default");
         assert_eq!(s.done_timeout, None);
@@ -805,11 +933,15 @@ mod tests {
             ("AWS_ENDPOINT_URL", "http://minio.storage:9000"),
         ];
         let s = run(&[], &env).unwrap().1.unwrap();
-        assert_eq!(s.access_key_id, "AKIDAWS");
-        assert_eq!(
-            s.session_token.as_ref().map(Secret::expose),
-            Some("aws-token")
-        );
+        let Some(Source::Static {
+            key,
+            token: Some(token),
+            ..
+        }) = &s.credentials
+        else {
+            panic!()
+        };
+        assert_eq!((key.as_str(), token.expose()), ("AKIDAWS", "aws-token"));
         assert_eq!(s.endpoint.as_str(), "http://minio.storage:9000/");
         assert_eq!(
             s.url_style,
@@ -836,8 +968,7 @@ mod tests {
             "READ_RESULTS_DIR: required",
             "WRITE_RESULTS_DIR: required",
             "BUCKET: required",
-            "ACCESS_KEY_ID / AWS_ACCESS_KEY_ID: required",
-            "SECRET_ACCESS_KEY / AWS_SECRET_ACCESS_KEY: required",
+            "ACCESS_KEY_ID / AWS_ACCESS_KEY_ID: no credentials: set it and --secret-access-key / SECRET_ACCESS_KEY / AWS_SECRET_ACCESS_KEY",
             "--poll-interval / POLL_INTERVAL (from flag): \"soon\" is not a duration",
             "--url-style / URL_STYLE (from flag): \"sideways\"",
             "unknown flag --nope",
@@ -847,7 +978,7 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
-        assert_eq!(problems.len(), 10, "{all}");
+        assert_eq!(problems.len(), 9, "{all}");
     }
 
     #[test]
@@ -944,6 +1075,94 @@ mod tests {
         for bad in ["", "s", "10x", "-5s", "1h-3m", "ms10"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn credential_sources_are_taken_in_the_sdk_order() {
+        let base = [
+            ("BUCKET", "b"),
+            ("READ_RESULTS_DIR", "/in"),
+            ("WRITE_RESULTS_DIR", "/out"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut env = base.to_vec();
+            env.extend_from_slice(extra);
+            run(&[], &env)
+        };
+        let files = with(&[
+            ("ACCESS_KEY_ID_FILE", "/s/id"),
+            ("SECRET_ACCESS_KEY_FILE", "/s/key"),
+            ("AWS_ROLE_ARN", "arn:r"),
+        ]);
+        assert!(
+            matches!(
+                files.unwrap().1.unwrap().credentials,
+                Some(Source::Files { .. })
+            ),
+            "files before IRSA"
+        );
+        let irsa = with(&[
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("REGION", "eu-west-3"),
+        ]);
+        let Some(Source::WebIdentity {
+            sts, session_name, ..
+        }) = irsa.unwrap().1.unwrap().credentials
+        else {
+            panic!()
+        };
+        assert_eq!(
+            sts.as_str(),
+            "https://sts.eu-west-3.amazonaws.com/",
+            "STS follows the region"
+        );
+        assert_eq!(session_name, "toss");
+        let irsa = with(&[
+            ("AWS_ROLE_ARN", "arn:r"),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ENDPOINT_URL_STS", "http://sts.internal:8080"),
+        ]);
+        let Some(Source::WebIdentity { sts, .. }) = irsa.unwrap().1.unwrap().credentials else {
+            panic!()
+        };
+        assert_eq!(sts.as_str(), "http://sts.internal:8080/");
+        let pod = with(&[
+            (
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://169.254.170.23/v1/credentials",
+            ),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/t"),
+        ]);
+        assert!(matches!(
+            pod.unwrap().1.unwrap().credentials,
+            Some(Source::Container { .. })
+        ));
+        let url = with(&[("UPLOAD_URL", "https://s3.example/b/k?X-Amz-Signature=abc")]);
+        let s = url.unwrap().1.unwrap();
+        assert!(s.credentials.is_none() && s.upload_url.is_some());
+        let problems = with(&[("AWS_ROLE_ARN", "arn:r")]).unwrap_err().join("\n");
+        assert!(
+            problems.contains("AWS_WEB_IDENTITY_TOKEN_FILE: required with --role-arn"),
+            "{problems}"
+        );
+        let problems = with(&[]).unwrap_err().join("\n");
+        assert!(problems.contains("no credentials"), "{problems}");
+    }
+
+    #[test]
+    fn an_upload_url_needs_no_bucket_and_is_never_echoed() {
+        let env = [
+            ("READ_RESULTS_DIR", "/in"),
+            ("WRITE_RESULTS_DIR", "/out"),
+            ("UPLOAD_URL", "ftp://x/y?X-Amz-Signature=sig123"),
+        ];
+        let problems = run(&[], &env).unwrap_err().join("\n");
+        assert!(
+            problems.contains("UPLOAD_URL") && !problems.contains("sig123"),
+            "{problems}"
+        );
+        assert!(!problems.contains("BUCKET"), "{problems}");
     }
 
     #[test]

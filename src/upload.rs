@@ -49,6 +49,8 @@ pub struct Uploaded {
     pub bytes: u64,
     pub parts: u64,
     pub elapsed: Duration,
+    /// What was checked, for the log.
+    pub verified: &'static str,
 }
 
 // ---------------------------------------------------------------- pure core
@@ -151,7 +153,16 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
     };
     let file = File::open(path).map_err(open_err)?;
     let size = file.metadata().map_err(open_err)?.len();
-    let plan = plan(size, o.multipart_threshold, o.part_size).map_err(S3Error::Changed)?;
+    let plan = match store.is_presigned() {
+        // A presigned URL is one PUT; it cannot be split into parts.
+        true if size > MAX_SINGLE => {
+            return Err(S3Error::Changed(format!(
+                "the file is {size} bytes; a single PUT to UPLOAD_URL holds at most 5 GiB"
+            )))
+        }
+        true => Plan::Single,
+        false => plan(size, o.multipart_threshold, o.part_size).map_err(S3Error::Changed)?,
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
@@ -168,6 +179,15 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
         let progress = &progress;
         scope.spawn(move || progress.report_every(o.progress_every, finished_rx));
         let result = match plan {
+            Plan::Single if store.is_presigned() => {
+                retry::run(&o.retry, "PUT to UPLOAD_URL", || {
+                    let mut body = Slice::new(&file, 0, size, progress);
+                    store
+                        .put_presigned(content_type, &mut body, size)
+                        .inspect_err(|_| body.forget())
+                })
+                .map(|()| 1)
+            }
             Plan::Single => single(store, &file, size, key, content_type, o, progress).map(|()| 1),
             Plan::Multipart { part_size, parts } => {
                 log::info(format!(
@@ -201,6 +221,15 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
             path.display()
         )));
     }
+    if store.is_presigned() {
+        // The URL allows a PUT and nothing else: no HEAD to check the size with.
+        return Ok(Uploaded {
+            bytes: size,
+            parts: 1,
+            elapsed: progress.started.elapsed(),
+            verified: "not checked: UPLOAD_URL allows no checksum header and no HEAD",
+        });
+    }
     let stored = retry::run(&o.retry, "HEAD", || store.object_size(key))?;
     if stored != size {
         return Err(S3Error::Changed(format!(
@@ -211,6 +240,11 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
         bytes: size,
         parts,
         elapsed: progress.started.elapsed(),
+        verified: if o.checksum {
+            "size checked, SHA-256 checked by the store"
+        } else {
+            "size checked"
+        },
     })
 }
 
