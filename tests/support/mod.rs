@@ -39,6 +39,16 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl TestStore {
     pub fn start() -> TestStore {
+        Self::start_with(false)
+    }
+
+    /// A store that also answers virtual-host style requests (`results.localhost:PORT`).
+    /// SeaweedFS in CI runs with `-s3.domainName=localhost`.
+    pub fn start_virtual_host() -> TestStore {
+        Self::start_with(true)
+    }
+
+    fn start_with(virtual_host: bool) -> TestStore {
         let prefix = format!(
             "t{}-{}-{}",
             std::process::id(),
@@ -63,7 +73,12 @@ impl TestStore {
         }
         let root = tempfile::tempdir().expect("temp dir for the S3 server");
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let addr = embedded::serve(root.path().to_path_buf(), ACCESS_KEY, SECRET_KEY);
+        let addr = embedded::serve(
+            root.path().to_path_buf(),
+            ACCESS_KEY,
+            SECRET_KEY,
+            virtual_host,
+        );
         TestStore {
             endpoint: format!("http://{addr}"),
             access_key: ACCESS_KEY.into(),
@@ -362,14 +377,23 @@ mod embedded {
 
     /// Serve `root` (one directory per bucket) over S3 on 127.0.0.1, checking SigV4 with
     /// the given key pair, from a runtime on its own thread for the life of the process.
-    pub fn serve(root: PathBuf, access_key: &str, secret_key: &str) -> SocketAddr {
-        let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
-        let service = builder.build();
+    pub fn serve(
+        root: PathBuf,
+        access_key: &str,
+        secret_key: &str,
+        virtual_host: bool,
+    ) -> SocketAddr {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
+        let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+        if virtual_host {
+            let domain = format!("localhost:{}", addr.port());
+            builder.set_host(s3s::host::MultiDomain::new(&[domain]).expect("virtual-host domain"));
+        }
+        let service = builder.build();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
