@@ -196,6 +196,9 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
 
 // ---------------------------------------------------------------- thin shell
 
+/// For `Source::Files`: each file's (modified, len) when last read.
+type Stamps = Vec<Option<(SystemTime, u64)>>;
+
 /// Hands out current credentials to every request, from any thread.
 pub struct Provider {
     source: Source,
@@ -207,7 +210,7 @@ struct Current {
     credentials: Arc<Credentials>,
     expires: Option<u64>,
     /// For `Source::Files`: the files' (modified, len) when last read.
-    stamp: Vec<Option<(SystemTime, u64)>>,
+    stamp: Stamps,
 }
 
 impl Provider {
@@ -263,10 +266,7 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn fetch(
-    source: &Source,
-    agent: &ureq::Agent,
-) -> Result<(Keys, Vec<Option<(SystemTime, u64)>>), S3Error> {
+fn fetch(source: &Source, agent: &ureq::Agent) -> Result<(Keys, Stamps), S3Error> {
     let keys = match source {
         Source::Static { key, secret, token } => Keys {
             key: key.clone(),
@@ -382,7 +382,7 @@ fn read_secret(path: &Path, setting: &str) -> Result<String, S3Error> {
     Ok(value)
 }
 
-fn stamps(source: &Source) -> Vec<Option<(SystemTime, u64)>> {
+fn stamps(source: &Source) -> Stamps {
     let Source::Files { key, secret, token } = source else {
         return Vec::new();
     };

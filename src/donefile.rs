@@ -47,8 +47,19 @@ pub enum DoneError {
         path: PathBuf,
         kind: &'static str,
     },
+    /// `pending` says what was still missing: the done file, its content, or the results.
     TimedOut {
         waited: Duration,
+        pending: String,
+    },
+    WriteDir {
+        path: PathBuf,
+        problem: String,
+    },
+    /// The named path cannot be resolved (too long, a loop, not a directory...).
+    Unresolvable {
+        named: String,
+        source: io::Error,
     },
     Io {
         action: &'static str,
@@ -75,8 +86,14 @@ impl fmt::Display for DoneError {
                 "the done file names {count} paths on separate lines; toss reads one path, as the \
                  Sonobuoy worker does: write a directory's path to ship several files"
             ),
-            DoneError::NulByte => f.write_str("the done file holds a NUL byte; it must hold a path"),
-            DoneError::Outside { named, resolved, root } => write!(
+            DoneError::NulByte => {
+                f.write_str("the done file holds a NUL byte; it must hold a path")
+            }
+            DoneError::Outside {
+                named,
+                resolved,
+                root,
+            } => write!(
                 f,
                 "refused: the done file names {named}, which resolves to {} outside {} \
                  (READ_RESULTS_DIR); mount the results volume at the same path in the plugin \
@@ -89,12 +106,29 @@ impl fmt::Display for DoneError {
                 "the done file names {}, a {kind}; toss ships a regular file or a directory",
                 path.display()
             ),
-            DoneError::TimedOut { waited } => write!(
+            DoneError::TimedOut { waited, pending } => write!(
                 f,
-                "no done file after {}s (DONE_TIMEOUT); check that the plugin writes <READ_RESULTS_DIR>/done",
+                "after {}s (DONE_TIMEOUT), {pending}; check that the plugin writes its results \
+                 and then <READ_RESULTS_DIR>/done naming them",
                 waited.as_secs()
             ),
-            DoneError::Io { action, path, source } => {
+            DoneError::Unresolvable { named, source } => {
+                write!(
+                    f,
+                    "the done file names {named}, which cannot be resolved: {source}"
+                )
+            }
+            DoneError::WriteDir { path, problem } => write!(
+                f,
+                "WRITE_RESULTS_DIR {} {problem}; it must be the worker's results volume, \
+                 writable by toss",
+                path.display()
+            ),
+            DoneError::Io {
+                action,
+                path,
+                source,
+            } => {
                 write!(f, "cannot {action} {}: {source}", path.display())
             }
         }
@@ -224,6 +258,7 @@ pub fn wait(
     let started = Instant::now();
     let mut previous: Option<Observation> = None;
     let mut said = Said::default();
+    let mut pending = format!("there is no done file at {}", done.display());
     loop {
         if should_stop() {
             return Ok(None);
@@ -237,7 +272,12 @@ pub fn wait(
                     if let Some(results) = locate(read_dir, &now.content, &mut said)? {
                         return Ok(Some(results));
                     }
+                    pending = format!(
+                        "the done file names {}, which does not exist",
+                        show(trim(&now.content))
+                    );
                 } else if trim(&now.content).is_empty() {
+                    pending = format!("{} is still empty", done.display());
                     once(&mut said.empty, || {
                         format!(
                             "{} is empty so far; waiting for it to name the results",
@@ -252,6 +292,7 @@ pub fn wait(
             if started.elapsed() >= limit {
                 return Err(DoneError::TimedOut {
                     waited: started.elapsed(),
+                    pending,
                 });
             }
         }
@@ -350,7 +391,12 @@ fn locate(read_dir: &Path, content: &[u8], said: &mut Said) -> Result<Option<Res
             });
             return Ok(None);
         }
-        Err(e) => return Err(io_err("resolve", &anchored)(e)),
+        Err(source) => {
+            return Err(DoneError::Unresolvable {
+                named: show(named.as_os_str().as_bytes()),
+                source,
+            })
+        }
     };
     confine(&root, &resolved, &named)?;
     let meta = fs::metadata(&resolved).map_err(io_err("look at", &resolved))?;
@@ -444,7 +490,7 @@ pub fn pack(dir: &Path, write_dir: &Path, skip: &Path) -> Result<PathBuf, DoneEr
     let mut files = Vec::new();
     collect_files(dir, &mut files)?;
     files.retain(|f| f != skip);
-    files.sort();
+    files.sort_unstable();
     publish(write_dir, Path::new(PACKED_NAME), |out| {
         let gz =
             flate2::write::GzEncoder::new(io::BufWriter::new(out), flate2::Compression::default());
@@ -482,16 +528,24 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DoneError> {
     Ok(())
 }
 
+/// The write dir must exist and be a directory before anything is built or linked there.
+pub fn check_write_dir(write_dir: &Path) -> Result<(), DoneError> {
+    let problem = match fs::metadata(write_dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => "is a file, not a directory".to_string(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => "does not exist".to_string(),
+        Err(e) => format!("cannot be used: {e}"),
+    };
+    Err(DoneError::WriteDir {
+        path: write_dir.to_path_buf(),
+        problem,
+    })
+}
+
 /// Put `results` into `write_dir` (a hard link where the filesystem allows, else a copy),
 /// then publish `<write_dir>/done` naming it. Returns the handed-off path.
 pub fn hand_off(results: &Path, write_dir: &Path) -> Result<PathBuf, DoneError> {
-    let meta = fs::metadata(write_dir).map_err(io_err("use WRITE_RESULTS_DIR", write_dir))?;
-    if !meta.is_dir() {
-        return Err(DoneError::NotRegular {
-            path: write_dir.to_path_buf(),
-            kind: "file, not a directory",
-        });
-    }
+    check_write_dir(write_dir)?;
     let write_dir = fs::canonicalize(write_dir).map_err(io_err("resolve", write_dir))?;
     let in_place = results.parent() == Some(write_dir.as_path());
     let target = if in_place {
@@ -520,7 +574,11 @@ fn link_or_copy(src: &Path, dir: &Path, name: &Path) -> Result<PathBuf, DoneErro
         }
         let _ = fs::remove_file(&tmp);
     }
-    let mut from = File::open(src).map_err(io_err("open", src))?;
+    let mut from = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(src)
+        .map_err(io_err("open the results", src))?;
     publish(dir, name, |to| io::copy(&mut from, to).map(drop))
 }
 

@@ -44,7 +44,15 @@ pub fn error(msg: impl AsRef<str>) {
 fn line(level: &str, msg: &str) {
     let secrets = SECRETS.get().and_then(|l| l.read().ok());
     let known: &[String] = secrets.as_deref().map_or(&[], |v| v.as_slice());
-    let text = redact(msg, known);
+    // Paths from a done file or a results dir may hold anything: a control character must
+    // not forge a log line or drive a terminal.
+    let text: String = redact(msg, known)
+        .chars()
+        .flat_map(|c| match c.is_control() {
+            true => c.escape_default().collect::<Vec<_>>(),
+            false => vec![c],
+        })
+        .collect();
     // One write per line, so lines from several threads never interleave.
     eprintln!("{} {level:<5} {text}", timestamp_rfc3339(now_unix()));
 }

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use toss::donefile::{self, Results};
 use toss::key::KeyFacts;
@@ -122,7 +123,10 @@ fn sidecar(s: &Settings) -> Status {
                 "the done file names the directory {}; packing it",
                 dir.display()
             ));
-            match donefile::pack(&dir, &s.write_dir, &s.read_dir.join(donefile::DONE)) {
+            let packed = donefile::check_write_dir(&s.write_dir).and_then(|()| {
+                donefile::pack(&dir, &s.write_dir, &s.read_dir.join(donefile::DONE))
+            });
+            match packed {
                 Ok(packed) => {
                     log::info(format!(
                         "packed {} into {} ({})",
@@ -134,7 +138,8 @@ fn sidecar(s: &Settings) -> Status {
                 }
                 Err(e) => {
                     log::error(format!(
-                        "nothing uploaded or handed off: cannot pack the results: {e}"
+                        "nothing uploaded or handed off: cannot pack the results: {e}{}",
+                        write_hint(&e, &s.write_dir)
                     ));
                     return Status::HandoffFailed;
                 }
@@ -177,12 +182,12 @@ fn put(s: &Settings, file: &Path, key: Option<String>) -> Status {
     }
 }
 
-fn connect(s: &Settings) -> Option<s3::Store> {
+fn connect(s: &Settings) -> Option<Arc<s3::Store>> {
     if let Some(url) = &s.upload_url {
         log::add_secret(url.expose());
     }
     match s3::Store::new(s) {
-        Ok(store) => Some(store),
+        Ok(store) => Some(Arc::new(store)),
         Err(e) => {
             log::error(format!("bad settings: {e}"));
             None
@@ -190,7 +195,7 @@ fn connect(s: &Settings) -> Option<s3::Store> {
     }
 }
 
-fn upload(s: &Settings, store: &s3::Store, file: &Path, key: Option<String>) -> bool {
+fn upload(s: &Settings, store: &Arc<s3::Store>, file: &Path, key: Option<String>) -> bool {
     let key = match key.map_or_else(|| object_key(s, file), Ok) {
         Ok(k) => k,
         Err(e) => {
@@ -204,7 +209,7 @@ fn upload(s: &Settings, store: &s3::Store, file: &Path, key: Option<String>) -> 
         file.display(),
         size_of(file)
     ));
-    match upload::upload(store, file, &key, &transfer_options(s)) {
+    match upload_until_signal(store, file, &key, transfer_options(s)) {
         Ok(done) => {
             let secs = done.elapsed.as_secs_f64();
             log::info(format!(
@@ -222,6 +227,29 @@ fn upload(s: &Settings, store: &s3::Store, file: &Path, key: Option<String>) -> 
             false
         }
     }
+}
+
+/// Upload on a thread of its own, so that a signal is answered within Kubernetes' grace
+/// period even while a request is stuck in a socket: abort the multipart upload under way
+/// and return, leaving the thread behind (the process is about to end).
+fn upload_until_signal(
+    store: &Arc<s3::Store>,
+    file: &Path,
+    key: &str,
+    options: upload::Options,
+) -> Result<upload::Uploaded, s3::S3Error> {
+    let (store_, file_, key_) = (store.clone(), file.to_path_buf(), key.to_string());
+    let worker = std::thread::spawn(move || upload::upload(&store_, &file_, &key_, &options));
+    while !worker.is_finished() {
+        if signal::stopping() {
+            upload::abort_open(store);
+            return Err(s3::S3Error::Stopped);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    worker
+        .join()
+        .unwrap_or_else(|_| Err(s3::S3Error::Changed("the upload thread panicked".into())))
 }
 
 fn transfer_options(s: &Settings) -> upload::Options {
@@ -266,10 +294,25 @@ fn hand_off(file: &Path, write_dir: &Path) -> bool {
         }
         Err(e) => {
             log::error(format!(
-                "handoff failed, the worker gets nothing: {e} (check that WRITE_RESULTS_DIR is the worker's results volume and writable)"
+                "handoff failed, the worker gets nothing: {e}{}",
+                write_hint(&e, write_dir)
             ));
             false
         }
+    }
+}
+
+/// What to check when writing into the write dir failed (and only then: a results file
+/// that vanished is not the write dir's fault).
+fn write_hint(e: &donefile::DoneError, write_dir: &Path) -> &'static str {
+    let canonical = std::fs::canonicalize(write_dir).unwrap_or_else(|_| write_dir.to_path_buf());
+    match e {
+        donefile::DoneError::Io { path, .. }
+            if path.starts_with(write_dir) || path.starts_with(&canonical) =>
+        {
+            " (check that WRITE_RESULTS_DIR is writable by toss and has room)"
+        }
+        _ => "",
     }
 }
 

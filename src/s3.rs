@@ -132,7 +132,8 @@ pub fn hint(status: u16, code: &str, message: &str) -> Option<&'static str> {
         "SignatureDoesNotMatch" => {
             "check SECRET_ACCESS_KEY, and that no proxy rewrites the request"
         }
-        "InvalidAccessKeyId" => "check ACCESS_KEY_ID: the store does not know it",
+        // NotSignedUp is what some stores (s3s) answer for an unknown key.
+        "InvalidAccessKeyId" | "NotSignedUp" => "check ACCESS_KEY_ID: the store does not know it",
         "AccessDenied" => "the credentials lack s3:PutObject on this bucket and key",
         "NoSuchBucket" => "check BUCKET, and ENDPOINT/REGION: the bucket does not exist there",
         "RequestTimeTooSkewed" => "the node's clock is off: fix NTP on the node",
@@ -151,7 +152,7 @@ pub fn hint(status: u16, code: &str, message: &str) -> Option<&'static str> {
             301 | 307 => {
                 "the bucket is in another region or needs another endpoint: set REGION or ENDPOINT"
             }
-            403 => "check the credentials and the bucket policy",
+            403 => "check ACCESS_KEY_ID and SECRET_ACCESS_KEY, and the bucket policy",
             404 => "check BUCKET and ENDPOINT",
             _ => return None,
         },
@@ -392,12 +393,24 @@ impl Store {
         Ok(())
     }
 
-    pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+    /// AbortMultipartUpload, given at most `limit` (a signal leaves little time).
+    pub fn abort_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        limit: Duration,
+    ) -> Result<(), S3Error> {
         let (bucket, credentials) = self.bucket()?;
         let url = bucket
             .abort_multipart_upload(Some(&credentials), key, upload_id)
             .sign(PRESIGN_FOR);
-        answer(self.agent.delete(url.as_str()).call()).map(drop)
+        let request = self
+            .agent
+            .delete(url.as_str())
+            .config()
+            .timeout_global(Some(limit))
+            .build();
+        answer(request.call()).map(drop)
     }
 
     /// The stored object's size, from HeadObject.
@@ -434,7 +447,7 @@ impl Store {
     ) -> Result<url::Url, S3Error> {
         let (bucket, credentials) = self.bucket()?;
         let mut sorted = headers.to_vec();
-        sorted.sort();
+        sorted.sort_unstable();
         Ok(rusty_s3::signing::sign(
             &jiff::Timestamp::now(),
             method,

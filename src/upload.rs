@@ -6,12 +6,13 @@
 //! part in memory. With checksums on, a feeder thread hashes part n+1 while the pool sends
 //! part n, so hashing costs CPU but not wall time.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Condvar;
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -151,7 +152,13 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(open_err)?;
+    // Not through a symlink: the results were confined to READ_RESULTS_DIR when found, and
+    // a file swapped for a link since must not lead out of it.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(open_err)?;
     let size = file.metadata().map_err(open_err)?.len();
     let plan = match store.is_presigned() {
         // A presigned URL is one PUT; it cannot be split into parts.
@@ -172,12 +179,12 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
         total: size,
         sent: AtomicU64::new(0),
         started: Instant::now(),
+        finished: (Mutex::new(false), Condvar::new()),
     };
 
     let parts = thread::scope(|scope| {
-        let (finished, finished_rx) = mpsc::channel::<()>();
         let progress = &progress;
-        scope.spawn(move || progress.report_every(o.progress_every, finished_rx));
+        scope.spawn(move || progress.report_every(o.progress_every));
         let result = match plan {
             Plan::Single if store.is_presigned() => {
                 retry::run(&o.retry, "PUT to UPLOAD_URL", || {
@@ -209,7 +216,7 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
                 .map(|()| parts)
             }
         };
-        drop(finished);
+        progress.finish();
         result
     })?;
 
@@ -297,6 +304,7 @@ fn multipart(
     let upload_id = retry::run(&o.retry, "CreateMultipartUpload", || {
         store.create_multipart(key, &headers)
     })?;
+    *lock(&OPEN) = Some((key.to_string(), upload_id.clone()));
     let sent = send_parts(
         store, file, size, key, &upload_id, o, progress, part_size, parts,
     )
@@ -308,15 +316,24 @@ fn multipart(
     if let Err(e) = &sent {
         // Parts of an unfinished upload are stored, invisible, and billed: never leave one.
         log::info(format!("aborting the multipart upload ({e})"));
-        abort(store, key, &upload_id);
+        abort_open(store);
     }
+    *lock(&OPEN) = None;
     sent
 }
 
-/// Abort with a few quick tries, even while a signal is stopping everything else.
-fn abort(store: &Store, key: &str, upload_id: &str) {
+/// The multipart upload under way (key, upload id), so that a signal handled on another
+/// thread can abort it while the part threads are stuck in a socket.
+static OPEN: Mutex<Option<(String, String)>> = Mutex::new(None);
+
+/// Abort the multipart upload under way, if any: a few quick tries, bounded in time, even
+/// while a signal is stopping everything else.
+pub fn abort_open(store: &Store) {
+    let Some((key, upload_id)) = lock(&OPEN).take() else {
+        return;
+    };
     for attempt in 1..=3 {
-        match store.abort_multipart(key, upload_id) {
+        match store.abort_multipart(&key, &upload_id, Duration::from_secs(4)) {
             Ok(()) => return,
             Err(e) if attempt == 3 => log::error(format!(
                 "could not abort the multipart upload of {key} ({e}); its parts stay in the bucket \
@@ -341,8 +358,7 @@ fn send_parts(
     part_size: u64,
     parts: u64,
 ) -> Result<Vec<Part>, S3Error> {
-    let (feed, queue) = mpsc::sync_channel::<(u64, Option<String>)>(o.concurrency);
-    let queue = Mutex::new(queue);
+    let queue = Queue::new(o.concurrency);
     let failed = AtomicBool::new(false);
     let error: Mutex<Option<S3Error>> = Mutex::new(None);
     let done: Mutex<Vec<Part>> = Mutex::new(Vec::with_capacity(parts as usize));
@@ -353,8 +369,6 @@ fn send_parts(
 
     thread::scope(|scope| {
         scope.spawn(|| {
-            // Owned here, so the queue closes when the feeder is done and the senders stop.
-            let feed = feed;
             for number in 1..=parts {
                 if failed.load(Ordering::SeqCst) || crate::signal::stopping() {
                     break;
@@ -370,38 +384,37 @@ fn send_parts(
                         }
                     },
                 };
-                if feed.send((number, sum)).is_err() {
-                    break;
-                }
+                queue.push((number, sum));
             }
+            // The senders stop once the queue is empty and closed.
+            queue.close();
         });
         for _ in 0..o.concurrency {
-            scope.spawn(|| loop {
-                // Take the lock only to receive, never while sending a part.
-                let next = lock(&queue).recv();
-                let Ok((number, sum)) = next else { break };
-                if failed.load(Ordering::SeqCst) {
-                    continue; // drain, so the feeder is never left blocked
-                }
-                let (offset, len) = part_range(number, part_size, size);
-                let mut headers = Vec::new();
-                if let Some(sum) = &sum {
-                    headers.push(("x-amz-checksum-sha256", sum.as_str()));
-                }
-                let what = format!("PUT part {number} of {parts}");
-                let sent = retry::run(&o.retry, &what, || {
-                    let mut body = Slice::new(file, offset, len, progress);
-                    store
-                        .upload_part(key, upload_id, number as u16, &headers, &mut body, len)
-                        .inspect_err(|_| body.forget())
-                });
-                match sent {
-                    Ok(etag) => lock(&done).push(Part {
-                        number: number as u16,
-                        etag,
-                        checksum: sum,
-                    }),
-                    Err(e) => fail(e),
+            scope.spawn(|| {
+                while let Some((number, sum)) = queue.pop() {
+                    if failed.load(Ordering::SeqCst) {
+                        continue; // drain, so the feeder is never left blocked
+                    }
+                    let (offset, len) = part_range(number, part_size, size);
+                    let mut headers = Vec::new();
+                    if let Some(sum) = &sum {
+                        headers.push(("x-amz-checksum-sha256", sum.as_str()));
+                    }
+                    let what = format!("PUT part {number} of {parts}");
+                    let sent = retry::run(&o.retry, &what, || {
+                        let mut body = Slice::new(file, offset, len, progress);
+                        store
+                            .upload_part(key, upload_id, number as u16, &headers, &mut body, len)
+                            .inspect_err(|_| body.forget())
+                    });
+                    match sent {
+                        Ok(etag) => lock(&done).push(Part {
+                            number: number as u16,
+                            etag,
+                            checksum: sum,
+                        }),
+                        Err(e) => fail(e),
+                    }
                 }
             });
         }
@@ -414,8 +427,58 @@ fn send_parts(
     if crate::signal::stopping() && (done.len() as u64) < parts {
         return Err(S3Error::Stopped);
     }
-    done.sort_by_key(|p| p.number);
+    done.sort_unstable_by_key(|p| p.number);
     Ok(done)
+}
+
+/// A part number and, with checksums on, its SHA-256.
+type Hashed = (u64, Option<String>);
+
+/// Hashed parts waiting for a sender: at most `cap`, so the feeder stays only a few parts
+/// ahead (a std channel would do, at several KB more of binary).
+struct Queue {
+    state: Mutex<(VecDeque<Hashed>, bool)>,
+    changed: Condvar,
+    cap: usize,
+}
+
+impl Queue {
+    fn new(cap: usize) -> Self {
+        Queue {
+            state: Mutex::new((VecDeque::new(), false)),
+            changed: Condvar::new(),
+            cap,
+        }
+    }
+
+    fn push(&self, item: Hashed) {
+        let mut state = lock(&self.state);
+        while state.0.len() >= self.cap {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0.push_back(item);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        lock(&self.state).1 = true;
+        self.changed.notify_all();
+    }
+
+    /// The next part, or `None` once the queue is closed and empty.
+    fn pop(&self) -> Option<Hashed> {
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(item) = state.0.pop_front() {
+                self.changed.notify_all();
+                return Some(item);
+            }
+            if state.1 {
+                return None;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -502,18 +565,35 @@ struct Progress {
     total: u64,
     sent: AtomicU64,
     started: Instant,
+    finished: (Mutex<bool>, Condvar),
 }
 
 impl Progress {
-    /// A line every `every` until `finished` is dropped: quick uploads print none.
-    fn report_every(&self, every: Duration, finished: mpsc::Receiver<()>) {
-        while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(every) {
-            log::info(progress_line(
-                self.sent.load(Ordering::Relaxed),
-                self.total,
-                self.started.elapsed(),
-            ));
+    /// A line every `every` until [`Progress::finish`]: quick uploads print none.
+    fn report_every(&self, every: Duration) {
+        let (done, wake) = &self.finished;
+        let mut finished = lock(done);
+        loop {
+            let (guard, timeout) = wake
+                .wait_timeout(finished, every)
+                .unwrap_or_else(|e| e.into_inner());
+            finished = guard;
+            if *finished {
+                return;
+            }
+            if timeout.timed_out() {
+                log::info(progress_line(
+                    self.sent.load(Ordering::Relaxed),
+                    self.total,
+                    self.started.elapsed(),
+                ));
+            }
         }
+    }
+
+    fn finish(&self) {
+        *lock(&self.finished.0) = true;
+        self.finished.1.notify_all();
     }
 }
 
