@@ -98,13 +98,13 @@ impl fmt::Display for DoneError {
                 "refused: the done file names {named}, which resolves to {} outside {} \
                  (READ_RESULTS_DIR); mount the results volume at the same path in the plugin \
                  and in toss, and write results inside it",
-                resolved.display(),
+                show(resolved.as_os_str().as_bytes()),
                 root.display()
             ),
             DoneError::UnsupportedResults { path, kind } => write!(
                 f,
                 "the done file names {}, a {kind}; toss ships a regular file or a directory",
-                path.display()
+                show(path.as_os_str().as_bytes())
             ),
             DoneError::TimedOut { waited, pending } => write!(
                 f,
@@ -689,6 +689,22 @@ mod tests {
             handoff_name(OsStr::new(".hidden")),
             PathBuf::from("results-hidden")
         );
+    }
+
+    /// Found by the `donefile` fuzz target: a refusal printed the resolved path raw.
+    #[test]
+    fn refusals_escape_what_the_done_file_named() {
+        let root = Path::new("/tmp/sonobuoy/results");
+        for content in [
+            &b"/r/\xff\x1b[2J.tgz\n"[..],
+            b"../\x0b",
+            b"/elsewhere/e2e.tar.gz\rINFO  upload complete\n",
+        ] {
+            let named = parse(content).unwrap().unwrap();
+            let resolved = lexical(&anchor(root, &named));
+            let msg = confine(root, &resolved, &named).unwrap_err().to_string();
+            assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        }
     }
 
     #[test]

@@ -38,7 +38,26 @@ pub struct KeyFacts<'a> {
 }
 
 impl KeyTemplate {
+    /// A template for an object key.
     pub fn parse(source: &str) -> Result<Self, String> {
+        let t = Self::parse_text(source)?;
+        if t.pieces.is_empty() {
+            return Err("the key template is empty".into());
+        }
+        if source.starts_with('/') {
+            return Err(format!("{source:?}: a key does not start with '/'"));
+        }
+        if source.split('/').any(|seg| seg == "." || seg == "..") {
+            // URL normalisation would silently rewrite the key.
+            return Err(format!(
+                "{source:?}: '.' and '..' are not allowed as key segments"
+            ));
+        }
+        Ok(t)
+    }
+
+    /// A template for any text with the same placeholders (tags).
+    pub fn parse_text(source: &str) -> Result<Self, String> {
         let mut pieces = Vec::new();
         let mut rest = source;
         while !rest.is_empty() {
@@ -72,18 +91,6 @@ impl KeyTemplate {
                     rest = &rest[i + close + 1..];
                 }
             }
-        }
-        if pieces.is_empty() {
-            return Err("the key template is empty".into());
-        }
-        if source.starts_with('/') {
-            return Err(format!("{source:?}: a key does not start with '/'"));
-        }
-        if source.split('/').any(|seg| seg == "." || seg == "..") {
-            // URL normalisation would silently rewrite the key.
-            return Err(format!(
-                "{source:?}: '.' and '..' are not allowed as key segments"
-            ));
         }
         Ok(KeyTemplate {
             source: source.to_string(),

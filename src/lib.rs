@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod donefile;
 pub mod key;
 pub mod log;
+pub mod object;
 pub mod retry;
 pub mod s3;
 pub mod settings;

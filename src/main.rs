@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use toss::donefile::{self, Results};
 use toss::key::KeyFacts;
+use toss::object::{self, ObjectSettings, SseC};
 use toss::settings::{self, Command, HostFacts, Settings};
 use toss::{log, retry, s3, signal, upload};
 
@@ -72,7 +73,7 @@ fn run() -> Status {
 
 /// The sidecar: wait for the done file, upload, hand off (or hand off, then upload).
 fn sidecar(s: &Settings) -> Status {
-    let Some(store) = connect(s) else {
+    let Some((store, object)) = connect(s) else {
         return Status::BadSettings;
     };
     log::info(format!(
@@ -151,9 +152,9 @@ fn sidecar(s: &Settings) -> Status {
     //    upload did: the worker must get the results even when S3 does not.
     let (uploaded, handed_off) = if s.handoff_first {
         let h = hand_off(&file, &s.write_dir);
-        (upload(s, &store, &file, None), h)
+        (upload(s, &store, &object, &file, None), h)
     } else {
-        let u = upload(s, &store, &file, None);
+        let u = upload(s, &store, &object, &file, None);
         (u, hand_off(&file, &s.write_dir))
     };
     if signal::stopping() {
@@ -172,22 +173,42 @@ fn sidecar(s: &Settings) -> Status {
 
 /// `toss put FILE [KEY]`: one upload, no done files.
 fn put(s: &Settings, file: &Path, key: Option<String>) -> Status {
-    let Some(store) = connect(s) else {
+    let Some((store, object)) = connect(s) else {
         return Status::BadSettings;
     };
-    if upload(s, &store, file, key) {
+    if upload(s, &store, &object, file, key) {
         Status::Uploaded
     } else {
         Status::UploadFailed
     }
 }
 
-fn connect(s: &Settings) -> Option<Arc<s3::Store>> {
+/// The store, and what every object carries (with the SSE-C key read from its file).
+fn connect(s: &Settings) -> Option<(Arc<s3::Store>, ObjectSettings)> {
     if let Some(url) = &s.upload_url {
         log::add_secret(url.expose());
     }
+    let mut object = s.object.clone();
+    if let Some(path) = &s.sse_c_key_file {
+        match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| SseC::from_file_bytes(&b))
+        {
+            Ok(key) => {
+                log::add_secret(key.secret());
+                object.sse_c = Some(key);
+            }
+            Err(e) => {
+                log::error(format!(
+                    "bad settings: SSE_C_KEY_FILE {}: {e}",
+                    path.display()
+                ));
+                return None;
+            }
+        }
+    }
     match s3::Store::new(s) {
-        Ok(store) => Some(Arc::new(store)),
+        Ok(store) => Some((Arc::new(store), object)),
         Err(e) => {
             log::error(format!("bad settings: {e}"));
             None
@@ -195,7 +216,13 @@ fn connect(s: &Settings) -> Option<Arc<s3::Store>> {
     }
 }
 
-fn upload(s: &Settings, store: &Arc<s3::Store>, file: &Path, key: Option<String>) -> bool {
+fn upload(
+    s: &Settings,
+    store: &Arc<s3::Store>,
+    object: &ObjectSettings,
+    file: &Path,
+    key: Option<String>,
+) -> bool {
     let key = match key.map_or_else(|| object_key(s, file), Ok) {
         Ok(k) => k,
         Err(e) => {
@@ -209,7 +236,17 @@ fn upload(s: &Settings, store: &Arc<s3::Store>, file: &Path, key: Option<String>
         file.display(),
         size_of(file)
     ));
-    match upload_until_signal(store, file, &key, transfer_options(s)) {
+    let mut object = object.clone();
+    if let Some(tags) = &s.tags {
+        match expand(tags, s, file).and_then(|t| object::parse_tags(&t)) {
+            Ok(tags) => object.tagging = Some(object::encode_tags(&tags)),
+            Err(e) => {
+                log::error(format!("upload failed: TAGS: {e}"));
+                return false;
+            }
+        }
+    }
+    match upload_until_signal(store, file, &key, transfer_options(s, object)) {
         Ok(done) => {
             let secs = done.elapsed.as_secs_f64();
             log::info(format!(
@@ -252,7 +289,7 @@ fn upload_until_signal(
         .unwrap_or_else(|_| Err(s3::S3Error::Changed("the upload thread panicked".into())))
 }
 
-fn transfer_options(s: &Settings) -> upload::Options {
+fn transfer_options(s: &Settings, object: ObjectSettings) -> upload::Options {
     upload::Options {
         multipart_threshold: s.multipart_threshold,
         part_size: s.part_size,
@@ -262,18 +299,27 @@ fn transfer_options(s: &Settings) -> upload::Options {
             attempts: s.retry_attempts,
             base: std::time::Duration::from_millis(200),
             cap: std::time::Duration::from_secs(20),
-            deadline: s.upload_timeout.map(|t| std::time::Instant::now() + t),
+            // A deadline too far off to represent is no deadline.
+            deadline: s
+                .upload_timeout
+                .and_then(|t| std::time::Instant::now().checked_add(t)),
         },
         progress_every: s.progress_interval,
+        object,
     }
 }
 
 fn object_key(s: &Settings, file: &Path) -> Result<String, String> {
+    expand(&s.object_key, s, file)
+}
+
+/// OBJECT_KEY or TAGS for this file, this pod, now.
+fn expand(template: &toss::key::KeyTemplate, s: &Settings, file: &Path) -> Result<String, String> {
     let basename = file
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    s.object_key.expand(&KeyFacts {
+    template.expand(&KeyFacts {
         basename: &basename,
         node: &s.node,
         pod: &s.pod,

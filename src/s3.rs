@@ -414,12 +414,15 @@ impl Store {
     }
 
     /// The stored object's size, from HeadObject.
-    pub fn object_size(&self, key: &str) -> Result<u64, S3Error> {
+    pub fn object_size(&self, key: &str, headers: Headers) -> Result<u64, S3Error> {
         let (bucket, credentials) = self.bucket()?;
-        let url = bucket
-            .head_object(Some(&credentials), key)
-            .sign(PRESIGN_FOR);
-        let response = self.agent.head(url.as_str()).call().map_err(transport)?;
+        let mut action = bucket.head_object(Some(&credentials), key);
+        sign_headers(action.headers_mut(), headers);
+        let mut request = self.agent.head(action.sign(PRESIGN_FOR).as_str());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.call().map_err(transport)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(S3Error::Refused {

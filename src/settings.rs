@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::credentials::Source;
 use crate::key::KeyTemplate;
+use crate::object::{self, ObjectSettings, Sse};
 
 /// One setting. Precedence: the flag, then each env name in order, then the default.
 pub struct Spec {
@@ -107,6 +108,22 @@ pub const SPECS: &[Spec] = &[
         "Give up on a request when no byte has moved for this long (then retry)."),
     spec!("progress-interval", ["PROGRESS_INTERVAL"], "DURATION", "10s", false,
         "Log the upload's progress this often."),
+    spec!("sse", ["SSE"], "AES256|aws:kms", "", false,
+        "Server-side encryption to ask for: SSE-S3 (AES256) or SSE-KMS (aws:kms)."),
+    spec!("sse-kms-key-id", ["SSE_KMS_KEY_ID"], "KEY", "the bucket's default key", false,
+        "With SSE=aws:kms: the KMS key id, alias/NAME or key ARN."),
+    spec!("sse-kms-context", ["SSE_KMS_CONTEXT"], "JSON", "", false,
+        "With SSE=aws:kms: an encryption context, a JSON object of strings."),
+    spec!("sse-c-key-file", ["SSE_C_KEY_FILE"], "FILE", "", false,
+        "SSE-C: a file holding the 256-bit customer key, 32 raw bytes or base64."),
+    spec!("storage-class", ["STORAGE_CLASS"], "CLASS", "the bucket's default", false,
+        "Storage class: STANDARD, STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR..."),
+    spec!("acl", ["ACL"], "ACL", "", false,
+        "Canned ACL, such as bucket-owner-full-control for a bucket of another account."),
+    spec!("metadata", ["METADATA"], "k=v,k=v", "", false,
+        "Object metadata of your own (x-amz-meta-*), added to toss's node, pod, namespace, version."),
+    spec!("tags", ["TAGS"], "k=v&k=v", "", false,
+        "Object tags (x-amz-tagging); values may use the OBJECT_KEY placeholders."),
 ];
 
 /// A value that must never be printed: `Debug` and `Display` show `***`.
@@ -178,6 +195,12 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub stall_timeout: Duration,
     pub progress_interval: Duration,
+    /// Encryption, class, ACL, metadata: everything but the SSE-C key, read from its file
+    /// when toss starts.
+    pub object: ObjectSettings,
+    pub sse_c_key_file: Option<PathBuf>,
+    /// TAGS, a template: expanded per upload like OBJECT_KEY.
+    pub tags: Option<KeyTemplate>,
 }
 
 /// Facts about the pod that serve as defaults; gathered by the caller.
@@ -535,6 +558,14 @@ fn build(
         .map(|(v, _)| v.clone())
         .or_else(|| host.namespace.clone())
         .unwrap_or_else(|| "default".into());
+    let (object, sse_c_key_file, tags) = object_settings(
+        raw,
+        &node,
+        &pod,
+        &namespace,
+        upload_url.is_some(),
+        &mut check,
+    );
 
     if !problems.is_empty() {
         return None;
@@ -565,6 +596,9 @@ fn build(
         connect_timeout: connect_timeout?,
         stall_timeout: stall_timeout?,
         progress_interval: progress_interval?,
+        object,
+        sse_c_key_file,
+        tags,
     })
 }
 
@@ -660,6 +694,127 @@ fn credential_source(
     None
 }
 
+/// Encryption, class, ACL, metadata and tags, each checked before anything is sent.
+fn object_settings(
+    raw: &Raw,
+    node: &str,
+    pod: &str,
+    namespace: &str,
+    presigned: bool,
+    check: &mut dyn FnMut(bool, &str, String),
+) -> (ObjectSettings, Option<PathBuf>, Option<KeyTemplate>) {
+    let get = |flag: &str| raw.get(flag).map(|(v, _)| v.clone());
+    let mut ok = |result: Result<(), String>, flag: &str| {
+        if let Err(why) = result {
+            check(false, flag, why);
+        }
+    };
+    let kms = match get("sse") {
+        None => None,
+        Some(v) => match object::parse_sse(&v) {
+            Ok(kms) => Some(kms),
+            Err(why) => {
+                ok(Err(why), "sse");
+                None
+            }
+        },
+    };
+    let key_id = get("sse-kms-key-id");
+    let context = get("sse-kms-context");
+    for (flag, value) in [("sse-kms-key-id", &key_id), ("sse-kms-context", &context)] {
+        if value.is_some() && kms != Some(true) {
+            ok(Err("goes with SSE=aws:kms".into()), flag);
+        }
+    }
+    if let Some(id) = &key_id {
+        ok(object::check_kms_key_id(id), "sse-kms-key-id");
+    }
+    if let Some(ctx) = &context {
+        ok(object::check_kms_context(ctx), "sse-kms-context");
+    }
+    let sse_c_key_file = get("sse-c-key-file").map(PathBuf::from);
+    if sse_c_key_file.is_some() && kms.is_some() {
+        ok(
+            Err("SSE-C and SSE cannot both be set: choose one".into()),
+            "sse-c-key-file",
+        );
+    }
+    let storage_class = get("storage-class");
+    if let Some(c) = &storage_class {
+        ok(object::check_storage_class(c), "storage-class");
+    }
+    let acl = get("acl");
+    if let Some(a) = &acl {
+        ok(object::check_acl(a), "acl");
+    }
+    let mut metadata: Vec<(String, String)> = vec![
+        ("toss-node".into(), node.into()),
+        ("toss-pod".into(), pod.into()),
+        ("toss-namespace".into(), namespace.into()),
+        ("toss-version".into(), env!("CARGO_PKG_VERSION").into()),
+    ];
+    if let Some(text) = get("metadata") {
+        match object::parse_metadata(&text) {
+            Ok(own) => {
+                metadata.retain(|(k, _)| !own.iter().any(|(o, _)| o == k));
+                metadata.extend(own);
+            }
+            Err(why) => ok(Err(why), "metadata"),
+        }
+    }
+    metadata.retain(|(_, v)| v.chars().all(|c| c == ' ' || c.is_ascii_graphic()));
+    let tags = match get("tags") {
+        None => None,
+        Some(text) => match KeyTemplate::parse_text(&text)
+            .and_then(|t| object::parse_tags(&text).map(|_| t))
+        {
+            Ok(t) => Some(t),
+            Err(why) => {
+                ok(Err(why), "tags");
+                None
+            }
+        },
+    };
+    if presigned {
+        // Unsigned x-amz-* headers are refused on a presigned URL.
+        for flag in [
+            "sse",
+            "sse-c-key-file",
+            "storage-class",
+            "acl",
+            "metadata",
+            "tags",
+        ] {
+            if raw.get(flag).is_some() {
+                ok(
+                    Err(
+                        "cannot go with UPLOAD_URL: sign it into the URL when you make the URL"
+                            .into(),
+                    ),
+                    flag,
+                );
+            }
+        }
+    }
+    let sse = match kms {
+        Some(true) => Some(Sse::Kms { key_id, context }),
+        Some(false) => Some(Sse::S3),
+        None => None,
+    };
+    (
+        ObjectSettings {
+            sse,
+            sse_c: None,
+            storage_class,
+            acl,
+            metadata,
+            tagging: None,
+        },
+        sse_c_key_file,
+        tags,
+    )
+}
+
 fn value_or(raw: &Raw, flag: &str, default: &str) -> String {
     raw.get(flag)
         .map_or_else(|| default.to_string(), |(v, _)| v.clone())
@@ -734,7 +889,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             _ => return Err(bad()),
         };
-        total += Duration::try_from_secs_f64(n * scale).map_err(|_| bad())?;
+        total = total
+            .checked_add(Duration::try_from_secs_f64(n * scale).map_err(|_| bad())?)
+            .ok_or_else(bad)?;
         rest = tail;
     }
     Ok(total)
@@ -1215,6 +1372,18 @@ mod tests {
         let s = run(&[], ORIGINAL).unwrap().1.unwrap();
         assert!(s.checksum, "checksums are on by default");
         assert_eq!((s.concurrency, s.retry_attempts), (4, 6));
+    }
+
+    /// Found by the `parsers` fuzz target: each term fit, their sum overflowed (a panic).
+    #[test]
+    fn overflowing_durations_are_refused_not_a_panic() {
+        for bad in [
+            "10000000000000000000s10000000000000000000s",
+            "3000000000000000h3000000000000000h",
+            "77m64444737095567447m661h15151667370955370957s74.7m",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]

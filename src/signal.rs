@@ -48,7 +48,8 @@ pub fn name(signal: i32) -> &'static str {
 
 /// Sleep for `d`, or less if a signal arrives.
 pub fn sleep(d: Duration) {
-    let end = Instant::now() + d;
+    // Capped so that no duration can overflow the clock.
+    let end = Instant::now() + d.min(Duration::from_secs(1 << 32));
     while !stopping() {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {

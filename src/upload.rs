@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::log;
+use crate::object::{self, ObjectSettings};
 use crate::retry::{self, Policy};
 use crate::s3::{self, Part, S3Error, Store};
 
@@ -42,6 +43,8 @@ pub struct Options {
     pub checksum: bool,
     pub retry: Policy,
     pub progress_every: Duration,
+    /// Encryption, class, ACL, metadata, tags.
+    pub object: ObjectSettings,
 }
 
 /// What a successful upload did, for the log.
@@ -237,7 +240,8 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
             verified: "not checked: UPLOAD_URL allows no checksum header and no HEAD",
         });
     }
-    let stored = retry::run(&o.retry, "HEAD", || store.object_size(key))?;
+    let sse_c = object::sse_c_headers(&o.object);
+    let stored = retry::run(&o.retry, "HEAD", || store.object_size(key, &pairs(&sse_c)))?;
     if stored != size {
         return Err(S3Error::Changed(format!(
             "the store holds {stored} bytes; the file has {size}"
@@ -273,10 +277,14 @@ fn single(
         ),
         false => None,
     };
-    let mut headers = vec![("content-type", content_type)];
+    let mut owned = object::object_headers(&o.object);
     if let Some(sum) = &sum {
-        headers.push(("x-amz-checksum-sha256", sum.as_str()));
+        owned.push(("x-amz-checksum-sha256".into(), sum.clone()));
+        // The whole file's hash, for people: multipart objects only have per-part ones.
+        owned.push(("x-amz-meta-toss-sha256".into(), sum.clone()));
     }
+    let mut headers = vec![("content-type", content_type)];
+    headers.extend(pairs(&owned));
     retry::run(&o.retry, "PUT", || {
         let mut body = Slice::new(file, 0, size, progress);
         store
@@ -297,10 +305,12 @@ fn multipart(
     part_size: u64,
     parts: u64,
 ) -> Result<(), S3Error> {
-    let mut headers = vec![("content-type", content_type)];
+    let mut owned = object::object_headers(&o.object);
     if o.checksum {
-        headers.push(("x-amz-checksum-algorithm", "SHA256"));
+        owned.push(("x-amz-checksum-algorithm".into(), "SHA256".into()));
     }
+    let mut headers = vec![("content-type", content_type)];
+    headers.extend(pairs(&owned));
     let upload_id = retry::run(&o.retry, "CreateMultipartUpload", || {
         store.create_multipart(key, &headers)
     })?;
@@ -359,6 +369,8 @@ fn send_parts(
     parts: u64,
 ) -> Result<Vec<Part>, S3Error> {
     let queue = Queue::new(o.concurrency);
+    // SSE-C: every part carries the customer key.
+    let sse_c = object::sse_c_headers(&o.object);
     let failed = AtomicBool::new(false);
     let error: Mutex<Option<S3Error>> = Mutex::new(None);
     let done: Mutex<Vec<Part>> = Mutex::new(Vec::with_capacity(parts as usize));
@@ -396,7 +408,7 @@ fn send_parts(
                         continue; // drain, so the feeder is never left blocked
                     }
                     let (offset, len) = part_range(number, part_size, size);
-                    let mut headers = Vec::new();
+                    let mut headers = pairs(&sse_c);
                     if let Some(sum) = &sum {
                         headers.push(("x-amz-checksum-sha256", sum.as_str()));
                     }
@@ -479,6 +491,14 @@ impl Queue {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
+}
+
+/// Owned header pairs, borrowed the way requests take them.
+fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
