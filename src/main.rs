@@ -46,9 +46,10 @@ fn run() -> Status {
     let (command, settings) = match settings::parse(&args, &env, &host_facts()) {
         Ok(parsed) => parsed,
         Err(problems) => {
+            let n = problems.len();
             log::error(format!(
-                "bad settings ({} problems); see --help:",
-                problems.len()
+                "bad settings ({n} problem{}); see --help:",
+                if n == 1 { "" } else { "s" }
             ));
             for p in problems {
                 log::error(format!("  {p}"));
