@@ -214,16 +214,7 @@ fn irsa_credentials_about_to_expire_are_fetched_again_during_a_multipart_upload(
         .unwrap()
         .as_secs()
         + 240;
-    let expiration = {
-        let days = soon / 86_400;
-        let (y, m, d) = civil(days as i64);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            soon % 86_400 / 3600,
-            soon % 3600 / 60,
-            soon % 60
-        )
-    };
+    let expiration = toss::log::timestamp_rfc3339((soon, 0));
     let token = session_token(&store, "t");
     let (sts, seen) = endpoint(move |_| {
         (
@@ -266,18 +257,6 @@ fn irsa_credentials_about_to_expire_are_fetched_again_during_a_multipart_upload(
         text(&out)
     );
     assert_eq!(store.get(&store.key_for("long.bin")), Some(data));
-}
-
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[test]
