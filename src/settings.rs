@@ -90,8 +90,8 @@ pub const SPECS: &[Spec] = &[
         "How often to look for the done file."),
     spec!("handoff-first", ["HANDOFF_FIRST"], "", "false", false,
         "Hand the results to the worker before uploading, so the worker never waits on S3."),
-    spec!("multipart-threshold", ["MULTIPART_THRESHOLD"], "SIZE", "64MiB", false,
-        "Files this large or larger go up in parts (always above 5GiB). Sizes: 8MiB, 64MB, bytes."),
+    spec!("multipart-threshold", ["MULTIPART_THRESHOLD"], "SIZE", "2GiB", false,
+        "Files this large or larger go up in parts (always above 5GiB). Sizes: 8MiB, 64MB, bytes. Lower it (64MiB) for parallel parts over a slow or distant link."),
     spec!("part-size", ["PART_SIZE"], "SIZE", "64MiB", false,
         "Size of each part, 5MiB to 5GiB; grows by itself when a file would need over 10,000 parts."),
     spec!("concurrency", ["CONCURRENCY"], "N", "4", false,
@@ -493,7 +493,7 @@ fn build(
             }
         },
     };
-    let multipart_threshold = size("multipart-threshold", 64 << 20);
+    let multipart_threshold = size("multipart-threshold", 2 << 30);
     let part_size = size("part-size", 64 << 20);
     if let Some(p) = part_size {
         check(
