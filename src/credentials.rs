@@ -402,6 +402,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mounted_files_are_read_again_when_they_change() {
+        let dir = std::env::temp_dir().join(format!("toss-creds-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (id, key) = (dir.join("id"), dir.join("key"));
+        fs::write(&id, "AKIDFIRST\n").unwrap();
+        fs::write(&key, "first-secret-value").unwrap();
+        let source = Source::Files {
+            key: id.clone(),
+            secret: key.clone(),
+            token: None,
+        };
+        let provider = Provider::new(source, ureq::Agent::new_with_defaults()).unwrap();
+        assert_eq!(provider.get().unwrap().key(), "AKIDFIRST");
+        // A Secret update rewrites the files: a different length is a change even within the
+        // same second of modification time.
+        fs::write(&id, "AKIDSECONDKEY").unwrap();
+        fs::write(&key, "second-secret-value").unwrap();
+        let now = provider.get().unwrap();
+        assert_eq!(
+            (now.key(), now.secret()),
+            ("AKIDSECONDKEY", "second-secret-value")
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn temporary_credentials_are_refreshed_five_minutes_early() {
         assert!(
             !needs_refresh(1_000, None),
