@@ -178,7 +178,7 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     }
     let offset = match rest {
         "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
+        o if o.len() == 6 && o.is_ascii() && (o.starts_with('+') || o.starts_with('-')) => {
             let sign = if o.starts_with('-') { -1 } else { 1 };
             sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
         }
@@ -203,7 +203,8 @@ type Stamps = Vec<Option<(SystemTime, u64)>>;
 pub struct Provider {
     source: Source,
     agent: ureq::Agent,
-    current: Mutex<Current>,
+    /// `None` until a first fetch succeeds.
+    current: Mutex<Option<Current>>,
 }
 
 struct Current {
@@ -215,36 +216,59 @@ struct Current {
 
 impl Provider {
     /// Fetch the first credentials now, so a broken source fails before any waiting.
+    ///
+    /// A credentials endpoint that is not ready yet (the Pod Identity agent starting, STS
+    /// throttling) is not fatal: toss tries again before the first request, and the
+    /// results are handed off whatever happens. Files and settings are checked now.
     pub fn new(source: Source, agent: ureq::Agent) -> Result<Self, S3Error> {
-        let (keys, stamp) = fetch(&source, &agent)?;
-        let current = Mutex::new(Current {
-            credentials: install(&keys),
-            expires: keys.expires,
-            stamp,
-        });
+        let current = match fetch(&source, &agent) {
+            Ok((keys, stamp)) => Some(Current {
+                credentials: install(&keys),
+                expires: keys.expires,
+                stamp,
+            }),
+            Err(e)
+                if matches!(
+                    source,
+                    Source::WebIdentity { .. } | Source::Container { .. }
+                ) =>
+            {
+                log::info(format!("{e}; trying again before the upload"));
+                None
+            }
+            Err(e) => return Err(e),
+        };
         Ok(Provider {
             source,
             agent,
-            current,
+            current: Mutex::new(current),
         })
     }
 
     pub fn get(&self) -> Result<Arc<Credentials>, S3Error> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        let stale = match &self.source {
-            Source::Files { .. } => stamps(&self.source) != current.stamp,
-            _ => needs_refresh(now(), current.expires),
+        let fresh = match current.as_ref() {
+            None => false,
+            Some(c) => match &self.source {
+                Source::Files { .. } => stamps(&self.source) == c.stamp,
+                _ => !needs_refresh(now(), c.expires),
+            },
         };
-        if stale {
+        if !fresh {
             let (keys, stamp) = fetch(&self.source, &self.agent)?;
-            log::info(format!("refreshed the {}", self.source.describe()));
-            *current = Current {
+            if current.is_some() {
+                log::info(format!("refreshed the {}", self.source.describe()));
+            }
+            *current = Some(Current {
                 credentials: install(&keys),
                 expires: keys.expires,
                 stamp,
-            };
+            });
         }
-        Ok(current.credentials.clone())
+        Ok(current
+            .as_ref()
+            .map(|c| c.credentials.clone())
+            .expect("set just above"))
     }
 }
 
@@ -343,21 +367,28 @@ fn call(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     what: &str,
 ) -> Result<String, S3Error> {
-    let mut response = result.map_err(|e| S3Error::Setup(format!("cannot reach {what}: {e}")))?;
+    // Errors here are retried like the store's own: the endpoint may be busy or starting.
+    let mut response = result.map_err(|e| S3Error::Transport {
+        detail: format!("cannot reach {what}: {e}"),
+        retryable: true,
+    })?;
     let status = response.status().as_u16();
     let body = response
         .body_mut()
         .with_config()
         .limit(MAX_FILE)
         .read_to_string()
-        .map_err(|e| S3Error::Setup(format!("reading the answer of {what}: {e}")))?;
+        .map_err(|e| S3Error::Transport {
+            detail: format!("reading the answer of {what}: {e}"),
+            retryable: true,
+        })?;
     if !(200..300).contains(&status) {
         let (code, message) = crate::s3::parse_error(&body);
-        return Err(S3Error::Setup(
-            format!("{what} answered {status} {code} {message}")
-                .trim_end()
-                .to_string(),
-        ));
+        return Err(S3Error::Refused {
+            status,
+            code,
+            message: format!("{what}: {message}"),
+        });
     }
     Ok(body)
 }
@@ -457,6 +488,8 @@ mod tests {
             "2026/11/18T11:06:40Z",
             "2026-11-18T11:06:40",
             "soon",
+            // Found in review: byte slicing across a multi-byte character panicked.
+            "2026-11-18T11:06:40+0\u{e9}00",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }

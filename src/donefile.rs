@@ -12,7 +12,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::log;
@@ -296,7 +295,8 @@ pub fn wait(
                 });
             }
         }
-        thread::sleep(poll);
+        // A signal must not wait out a long POLL_INTERVAL.
+        crate::signal::sleep(poll);
     }
 }
 
@@ -547,7 +547,10 @@ pub fn check_write_dir(write_dir: &Path) -> Result<(), DoneError> {
 pub fn hand_off(results: &Path, write_dir: &Path) -> Result<PathBuf, DoneError> {
     check_write_dir(write_dir)?;
     let write_dir = fs::canonicalize(write_dir).map_err(io_err("resolve", write_dir))?;
-    let in_place = results.parent() == Some(write_dir.as_path());
+    // Compared canonically: a relative or symlinked WRITE_RESULTS_DIR must not make toss
+    // link the packed results onto themselves.
+    let parent = results.parent().and_then(|p| fs::canonicalize(p).ok());
+    let in_place = parent.as_deref() == Some(write_dir.as_path());
     let target = if in_place {
         results.to_path_buf()
     } else {
@@ -568,11 +571,13 @@ fn link_or_copy(src: &Path, dir: &Path, name: &Path) -> Result<PathBuf, DoneErro
     let _ = fs::remove_file(&tmp);
     // A hard link shares the inode: no bytes to copy or fsync, only the directory entry.
     if fs::hard_link(src, &tmp).is_ok() {
-        if fs::rename(&tmp, &target).is_ok() {
+        let renamed = fs::rename(&tmp, &target).is_ok();
+        // Renaming onto the same file succeeds and leaves the temporary name behind.
+        let _ = fs::remove_file(&tmp);
+        if renamed {
             sync_dir(dir)?;
             return Ok(target);
         }
-        let _ = fs::remove_file(&tmp);
     }
     let mut from = OpenOptions::new()
         .read(true)

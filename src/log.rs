@@ -15,6 +15,9 @@ const SIGNED_PARAMS: &[&str] = &[
     "X-Amz-Signature",
     "X-Amz-Credential",
     "X-Amz-Security-Token",
+    // Other signing schemes an UPLOAD_URL may use (SigV2, Azure-style SAS).
+    "Signature",
+    "sig",
 ];
 
 pub const MASK: &str = "***";
@@ -81,11 +84,14 @@ fn mask_param(text: &str, param: &str) -> String {
     while let Some(found) = lower[pos..].find(&needle) {
         let value_start = pos + found + needle.len();
         out.push_str(&text[pos..value_start]);
-        out.push_str(MASK);
         let rest = &text[value_start..];
         let value_len = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || "%._~-+/=".contains(c)))
             .unwrap_or(rest.len());
+        // Nothing to hide (or already masked by an earlier pass).
+        if value_len > 0 {
+            out.push_str(MASK);
+        }
         pos = value_start + value_len;
     }
     out.push_str(&text[pos..]);

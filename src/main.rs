@@ -66,7 +66,14 @@ fn run() -> Status {
             println!("toss {}", env!("CARGO_PKG_VERSION"));
             Status::Uploaded
         }
-        (Command::Put { file, key }, Some(s)) => put(&s, &file, key),
+        // `put` takes the file the user names, symlink or not (the sidecar does not follow
+        // links out of READ_RESULTS_DIR; here there is no such boundary).
+        (Command::Put { file, key }, Some(s)) => {
+            // The key is named after the path as given, the link's name if it is one.
+            let key = key.or_else(|| object_key(&s, &file).ok());
+            let file = std::fs::canonicalize(&file).unwrap_or(file);
+            put(&s, &file, key)
+        }
         (Command::Sidecar, Some(s)) => sidecar(&s),
         (_, None) => Status::Other,
     }
@@ -126,7 +133,10 @@ fn sidecar(s: &Settings) -> Status {
                 dir.display()
             ));
             let packed = donefile::check_write_dir(&s.write_dir).and_then(|()| {
-                donefile::pack(&dir, &s.write_dir, &s.read_dir.join(donefile::DONE))
+                // The walk yields canonical paths: so must the plugin's done file it skips.
+                let done =
+                    std::fs::canonicalize(&s.read_dir).unwrap_or_else(|_| s.read_dir.clone());
+                donefile::pack(&dir, &s.write_dir, &done.join(donefile::DONE))
             });
             match packed {
                 Ok(packed) => {

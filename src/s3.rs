@@ -374,14 +374,17 @@ impl Store {
         key: &str,
         upload_id: &str,
         parts: &[Part],
+        headers: Headers,
     ) -> Result<(), S3Error> {
-        let url = self.sign_raw(Method::Post, key, &[("uploadId", upload_id)], &[])?;
-        let body = answer(
-            self.agent
-                .post(url.as_str())
-                .content_type("application/xml")
-                .send(complete_body(parts)),
-        )?;
+        let url = self.sign_raw(Method::Post, key, &[("uploadId", upload_id)], headers)?;
+        let mut request = self
+            .agent
+            .post(url.as_str())
+            .content_type("application/xml");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = answer(request.send(complete_body(parts)))?;
         if body.contains("<Error>") {
             let (code, message) = parse_error(&body);
             return Err(S3Error::Refused {

@@ -278,6 +278,16 @@ pub fn parse(
                 };
                 let Some(i) = SPECS.iter().position(|s| s.flag == name) else {
                     problems.push(format!("unknown flag --{name} (see --help)"));
+                    // Its value, if any, must not be taken for a command and echoed: a
+                    // misspelt --secret-access-key would print the secret.
+                    if inline.is_none()
+                        && args_iter
+                            .as_slice()
+                            .first()
+                            .is_some_and(|v| !v.starts_with('-'))
+                    {
+                        args_iter.next();
+                    }
                     continue;
                 };
                 let value = if SPECS[i].value.is_empty() {
@@ -331,8 +341,13 @@ pub fn parse(
             }
         },
         Some(other) => {
+            // Echo only what looks like a mistyped command, never what could be a secret.
+            let shown = match other.len() <= 12 && other.chars().all(|c| c.is_ascii_lowercase()) {
+                true => format!("{other:?}"),
+                false => format!("of {} characters", other.chars().count()),
+            };
             problems.push(format!(
-                "unknown command {other:?}: toss takes no arguments, or `put FILE [KEY]`"
+                "unknown command {shown}: toss takes no arguments, or `put FILE [KEY]`"
             ));
             Command::Sidecar
         }
@@ -1168,6 +1183,23 @@ mod tests {
             }
         );
         assert!(run(&["put"], &env).unwrap_err()[0].contains("usage: toss put FILE [KEY]"));
+    }
+
+    #[test]
+    fn a_misspelt_secret_flag_does_not_echo_its_value() {
+        let all = run(&["--secret-acess-key", "wJalrXUtnFEMI/K7MDENG"], ORIGINAL)
+            .unwrap_err()
+            .join("\n");
+        assert!(all.contains("unknown flag --secret-acess-key"), "{all}");
+        assert!(!all.contains("wJalrXUtnFEMI"), "{all}");
+        let all = run(&["wJalrXUtnFEMI/K7MDENG"], ORIGINAL)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            all.contains("unknown command of 21 characters") && !all.contains("wJalr"),
+            "{all}"
+        );
+        assert!(run(&["pu"], ORIGINAL).unwrap_err()[0].contains("unknown command \"pu\""));
     }
 
     #[test]

@@ -241,20 +241,30 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
         });
     }
     let sse_c = object::sse_c_headers(&o.object);
-    let stored = retry::run(&o.retry, "HEAD", || store.object_size(key, &pairs(&sse_c)))?;
-    if stored != size {
-        return Err(S3Error::Changed(format!(
-            "the store holds {stored} bytes; the file has {size}"
-        )));
-    }
+    let size_checked = match retry::run(&o.retry, "HEAD", || store.object_size(key, &pairs(&sse_c)))
+    {
+        Ok(stored) if stored != size => {
+            return Err(S3Error::Changed(format!(
+                "the store holds {stored} bytes; the file has {size}"
+            )))
+        }
+        Ok(_) => true,
+        // A write-only ("drop box") policy grants PutObject but not GetObject: the upload
+        // itself succeeded.
+        Err(S3Error::Refused { status: 403, .. }) => false,
+        Err(e) => return Err(e),
+    };
     Ok(Uploaded {
         bytes: size,
         parts,
         elapsed: progress.started.elapsed(),
-        verified: if o.checksum {
-            "size checked, SHA-256 checked by the store"
-        } else {
-            "size checked"
+        verified: match (size_checked, o.checksum) {
+            (true, true) => "size checked, SHA-256 checked by the store",
+            (true, false) => "size checked",
+            (false, true) => {
+                "SHA-256 checked by the store; size not checked: HEAD refused (no s3:GetObject)"
+            }
+            (false, false) => "not checked: HEAD refused (no s3:GetObject)",
         },
     })
 }
@@ -319,8 +329,25 @@ fn multipart(
         store, file, size, key, &upload_id, o, progress, part_size, parts,
     )
     .and_then(|done| {
+        // AWS wants the SSE-C key on Complete too when the parts carried checksums.
+        let sse_c = object::sse_c_headers(&o.object);
+        let mut tries = 0;
         retry::run(&o.retry, "CompleteMultipartUpload", || {
-            store.complete_multipart(key, &upload_id, &done)
+            tries += 1;
+            match store.complete_multipart(key, &upload_id, &done, &pairs(&sse_c)) {
+                // A retry after an answer lost on the way: the first try completed it.
+                Err(S3Error::Refused { code, .. }) if tries > 1 && code == "NoSuchUpload" => {
+                    match store.object_size(key, &pairs(&sse_c)) {
+                        Ok(stored) if stored == size => Ok(()),
+                        _ => Err(S3Error::Refused {
+                            status: 404,
+                            code,
+                            message: "the upload vanished before it completed".into(),
+                        }),
+                    }
+                }
+                other => other,
+            }
         })
     });
     if let Err(e) = &sent {

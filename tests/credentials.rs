@@ -334,3 +334,34 @@ fn an_upload_url_needs_no_credentials_and_the_worker_still_gets_the_results() {
         "the URL's signature leaked: {log}"
     );
 }
+
+#[test]
+fn a_credentials_endpoint_not_ready_at_start_is_asked_again_before_the_upload() {
+    let store = TestStore::start();
+    let (access, secret) = (store.access_key.clone(), store.secret_key.clone());
+    let token = session_token(&store, "t");
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    // The Pod Identity agent is still starting: its first answer is a 503.
+    let (uri, seen) = endpoint(move |_| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return (503, "{}".into());
+        }
+        (
+            200,
+            format!(
+                "{{\"AccessKeyId\":\"{access}\",\"SecretAccessKey\":\"{}\",\"Token\":\"{token}\"}}",
+                secret.replace('/', "\\/"),
+            ),
+        )
+    });
+    let mut env = keyless_env(&store);
+    env.push((
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI".into(),
+        format!("{uri}/v1/credentials"),
+    ));
+    let (code, log, data) = put_file(&env, "late-agent.bin");
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("trying again before the upload"), "{log}");
+    assert!(seen.lock().unwrap().len() >= 2);
+    assert_eq!(store.get(&store.key_for("late-agent.bin")), Some(data));
+}

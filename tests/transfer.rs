@@ -319,3 +319,25 @@ fn a_file_over_5_gib_goes_up_in_parts_and_reads_back_identical() {
         "object differs ({size} bytes)"
     );
 }
+
+#[test]
+fn a_write_only_policy_that_refuses_the_head_still_counts_as_uploaded() {
+    let store = TestStore::start();
+    // A "drop box" bucket policy grants PutObject but not GetObject.
+    let relay = Relay::start(
+        &store.endpoint,
+        &[("HEAD", 10, Fault::Answer(403, "AccessDenied"))],
+    );
+    let (code, log) = put(
+        &store,
+        &env(&store, &relay.endpoint(), &[]),
+        b"dropped",
+        "dropbox.txt",
+    );
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("size not checked: HEAD refused"), "{log}");
+    assert_eq!(
+        store.get(&store.key_for("dropbox.txt")).as_deref(),
+        Some(&b"dropped"[..])
+    );
+}
