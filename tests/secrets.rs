@@ -86,7 +86,9 @@ fn no_failure_path_prints_a_secret() {
             ("PUT", 100, Fault::ResetMidBody),
         ],
     );
-    let mut cases: Vec<(&str, Vec<(String, String)>, Vec<String>)> = Vec::new();
+    // (what, environment, arguments)
+    type Case<'a> = (&'a str, Vec<(String, String)>, Vec<String>);
+    let mut cases: Vec<Case> = Vec::new();
     cases.push((
         "wrong secret, single PUT",
         wrong.clone(),
