@@ -88,8 +88,9 @@ fn mask_param(text: &str, param: &str) -> String {
         let value_len = rest
             .find(|c: char| !(c.is_ascii_alphanumeric() || "%._~-+/=".contains(c)))
             .unwrap_or(rest.len());
-        // Nothing to hide (or already masked by an earlier pass).
-        if value_len > 0 {
+        // Masked once: a later pass over the same name (`Signature` within
+        // `X-Amz-Signature`) finds the mask, not a value.
+        if !rest.starts_with(MASK) {
             out.push_str(MASK);
         }
         pos = value_start + value_len;
