@@ -329,14 +329,6 @@ impl Store {
             request = request.header(*name, *value);
         }
         let body = answer(request.send_empty())?;
-        if body.contains("<Error>") {
-            let (code, message) = parse_error(&body);
-            return Err(S3Error::Refused {
-                status: 200,
-                code,
-                message,
-            });
-        }
         match tag(&body, "UploadId") {
             id if id.is_empty() => Err(S3Error::Refused {
                 status: 200,
@@ -384,15 +376,7 @@ impl Store {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let body = answer(request.send(complete_body(parts)))?;
-        if body.contains("<Error>") {
-            let (code, message) = parse_error(&body);
-            return Err(S3Error::Refused {
-                status: 200,
-                code,
-                message,
-            });
-        }
+        answer(request.send(complete_body(parts)))?;
         Ok(())
     }
 
@@ -509,7 +493,9 @@ fn sign_headers<'a>(map: &mut rusty_s3::Map<'a>, headers: Headers<'a>) {
     }
 }
 
-/// The body of a successful answer, or the store's refusal with its code and message.
+/// The body of a successful answer, or the store's refusal with its code and message. S3
+/// may answer 200 and put an `<Error>` in the body (CompleteMultipartUpload does, after a
+/// long wait): that is a refusal too.
 fn answer(
     result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<String, S3Error> {
@@ -525,7 +511,7 @@ fn answer(
             detail: format!("reading the answer: {e}"),
             retryable: true,
         })?;
-    if (200..300).contains(&status) {
+    if (200..300).contains(&status) && !body.contains("<Error>") {
         return Ok(body);
     }
     let (code, message) = parse_error(&body);

@@ -278,8 +278,8 @@ fn single(
     o: &Options,
     progress: &Progress,
 ) -> Result<(), S3Error> {
-    // The checksum header goes out before the body, so a single PUT hashes first. Below the
-    // multipart threshold that is a few milliseconds.
+    // The checksum header goes out before the body, so a single PUT hashes the file first
+    // (about 0.8 s per GiB here; see the README's benchmarks).
     let sum = match o.checksum {
         true => Some(
             sha256_range(file, 0, size)

@@ -14,33 +14,25 @@ use std::time::Duration;
 
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use support::relay::Relay;
-use support::{bytes, text, toss, TestStore};
+use support::{bytes, with, TestStore};
 
 const BIN: &str = env!("CARGO_BIN_EXE_toss");
 const MIB: usize = 1024 * 1024;
 
 fn env(store: &TestStore, endpoint: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = store.env();
-    for (k, v) in [
-        ("ENDPOINT", endpoint),
-        ("MULTIPART_THRESHOLD", "5MiB"),
-        ("PART_SIZE", "5MiB"),
-    ]
-    .iter()
-    .chain(extra)
-    {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v.to_string()));
-    }
-    env
+    let small_parts = with(
+        &store.env(),
+        &[
+            ("ENDPOINT", endpoint),
+            ("MULTIPART_THRESHOLD", "5MiB"),
+            ("PART_SIZE", "5MiB"),
+        ],
+    );
+    with(&small_parts, extra)
 }
 
 fn put(env: &[(String, String)], name: &str, data: &[u8]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(name);
-    fs::write(&file, data).unwrap();
-    let out = toss(Path::new(BIN), &["put", file.to_str().unwrap()], env);
-    (out.status.code(), text(&out))
+    support::put_file(Path::new(BIN), env, name, data)
 }
 
 /// HEAD an object (with extra signed headers, such as an SSE-C key): status and headers.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use support::{text, toss, TestStore};
+use support::{with, TestStore};
 
 const BIN: &str = env!("CARGO_BIN_EXE_toss");
 
@@ -24,21 +24,8 @@ fn store_addr(store: &TestStore) -> SocketAddr {
         .unwrap()
 }
 
-fn with(env: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = env.to_vec();
-    for (k, v) in extra {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_string(), v.to_string()));
-    }
-    env
-}
-
 fn put(env: &[(String, String)], name: &str, data: &[u8]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join(name);
-    fs::write(&file, data).unwrap();
-    let out = toss(Path::new(BIN), &["put", file.to_str().unwrap()], env);
-    (out.status.code(), text(&out))
+    support::put_file(Path::new(BIN), env, name, data)
 }
 
 // ---------------------------------------------------------------- private CA

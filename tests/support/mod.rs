@@ -288,6 +288,30 @@ pub fn finish(child: Child, limit: Duration) -> Output {
     out
 }
 
+/// `env` with each of `extra` set, replacing an earlier value.
+pub fn with(env: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+/// `toss put` of `data`, written to a file called `name`: the exit code and the output.
+pub fn put_file(
+    bin: &Path,
+    env: &[(String, String)],
+    name: &str,
+    data: &[u8],
+) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, data).unwrap();
+    let out = toss(bin, &["put", file.to_str().unwrap()], env);
+    (out.status.code(), text(&out))
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
