@@ -247,28 +247,25 @@ impl Provider {
 
     pub fn get(&self) -> Result<Arc<Credentials>, S3Error> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        let fresh = match current.as_ref() {
-            None => false,
-            Some(c) => match &self.source {
+        if let Some(c) = current.as_ref() {
+            let fresh = match &self.source {
                 Source::Files { .. } => stamps(&self.source) == c.stamp,
                 _ => !needs_refresh(now(), c.expires),
-            },
-        };
-        if !fresh {
-            let (keys, stamp) = fetch(&self.source, &self.agent)?;
-            if current.is_some() {
-                log::info(format!("refreshed the {}", self.source.describe()));
+            };
+            if fresh {
+                return Ok(c.credentials.clone());
             }
-            *current = Some(Current {
-                credentials: install(&keys),
-                expires: keys.expires,
-                stamp,
-            });
         }
-        Ok(current
-            .as_ref()
-            .map(|c| c.credentials.clone())
-            .expect("set just above"))
+        let (keys, stamp) = fetch(&self.source, &self.agent)?;
+        if current.is_some() {
+            log::info(format!("refreshed the {}", self.source.describe()));
+        }
+        let c = current.insert(Current {
+            credentials: install(&keys),
+            expires: keys.expires,
+            stamp,
+        });
+        Ok(c.credentials.clone())
     }
 }
 

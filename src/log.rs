@@ -49,13 +49,13 @@ fn line(level: &str, msg: &str) {
     let known: &[String] = secrets.as_deref().map_or(&[], |v| v.as_slice());
     // Paths from a done file or a results dir may hold anything: a control character must
     // not forge a log line or drive a terminal.
-    let text: String = redact(msg, known)
-        .chars()
-        .flat_map(|c| match c.is_control() {
-            true => c.escape_default().collect::<Vec<_>>(),
-            false => vec![c],
-        })
-        .collect();
+    let mut text = String::with_capacity(msg.len());
+    for c in redact(msg, known).chars() {
+        match c.is_control() {
+            true => text.extend(c.escape_default()),
+            false => text.push(c),
+        }
+    }
     // One write per line, so lines from several threads never interleave.
     eprintln!("{} {level:<5} {text}", timestamp_rfc3339(now_unix()));
 }

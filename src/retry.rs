@@ -104,12 +104,12 @@ pub fn run<T>(
     }
 }
 
-/// A random number in [0, 1): xorshift over the clock and thread, enough to spread retries.
+/// A random number in [0, 1), enough to spread retries without a rand crate: std's
+/// RandomState is seeded randomly per process and gives each new instance other keys.
 fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+    use std::hash::BuildHasher;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -185,6 +185,15 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
         finished: (Mutex::new(false), Condvar::new()),
     };
 
+    let job = Job {
+        store,
+        file: &file,
+        size,
+        key,
+        content_type,
+        o,
+        progress: &progress,
+    };
     let parts = thread::scope(|scope| {
         let progress = &progress;
         scope.spawn(move || progress.report_every(o.progress_every));
@@ -198,25 +207,14 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
                 })
                 .map(|()| 1)
             }
-            Plan::Single => single(store, &file, size, key, content_type, o, progress).map(|()| 1),
+            Plan::Single => single(&job).map(|()| 1),
             Plan::Multipart { part_size, parts } => {
                 log::info(format!(
                     "multipart upload: {parts} parts of {}, {} at a time",
                     human(part_size),
                     o.concurrency
                 ));
-                multipart(
-                    store,
-                    &file,
-                    size,
-                    key,
-                    content_type,
-                    o,
-                    progress,
-                    part_size,
-                    parts,
-                )
-                .map(|()| parts)
+                multipart(&job, part_size, parts).map(|()| parts)
             }
         };
         progress.finish();
@@ -269,15 +267,28 @@ pub fn upload(store: &Store, path: &Path, key: &str, o: &Options) -> Result<Uplo
     })
 }
 
-fn single(
-    store: &Store,
-    file: &File,
+/// One upload under way: what each of its requests needs.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    store: &'a Store,
+    file: &'a File,
     size: u64,
-    key: &str,
-    content_type: &str,
-    o: &Options,
-    progress: &Progress,
-) -> Result<(), S3Error> {
+    key: &'a str,
+    content_type: &'a str,
+    o: &'a Options,
+    progress: &'a Progress,
+}
+
+fn single(job: &Job) -> Result<(), S3Error> {
+    let Job {
+        store,
+        file,
+        size,
+        key,
+        content_type,
+        o,
+        progress,
+    } = *job;
     // The checksum header goes out before the body, so a single PUT hashes the file first
     // (about 0.8 s per GiB here; see the README's benchmarks).
     let sum = match o.checksum {
@@ -303,18 +314,15 @@ fn single(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn multipart(
-    store: &Store,
-    file: &File,
-    size: u64,
-    key: &str,
-    content_type: &str,
-    o: &Options,
-    progress: &Progress,
-    part_size: u64,
-    parts: u64,
-) -> Result<(), S3Error> {
+fn multipart(job: &Job, part_size: u64, parts: u64) -> Result<(), S3Error> {
+    let Job {
+        store,
+        key,
+        content_type,
+        o,
+        size,
+        ..
+    } = *job;
     let mut owned = object::object_headers(&o.object);
     if o.checksum {
         owned.push(("x-amz-checksum-algorithm".into(), "SHA256".into()));
@@ -325,10 +333,7 @@ fn multipart(
         store.create_multipart(key, &headers)
     })?;
     *lock(&OPEN) = Some((key.to_string(), upload_id.clone()));
-    let sent = send_parts(
-        store, file, size, key, &upload_id, o, progress, part_size, parts,
-    )
-    .and_then(|done| {
+    let sent = send_parts(job, &upload_id, part_size, parts).and_then(|done| {
         // AWS wants the SSE-C key on Complete too when the parts carried checksums.
         let sse_c = object::sse_c_headers(&o.object);
         let mut tries = 0;
@@ -383,18 +388,21 @@ pub fn abort_open(store: &Store) {
 
 /// A feeder hashes parts in order, up to `concurrency` ahead; `concurrency` senders take
 /// them and upload them. The first part that fails for good stops the rest.
-#[allow(clippy::too_many_arguments)]
 fn send_parts(
-    store: &Store,
-    file: &File,
-    size: u64,
-    key: &str,
+    job: &Job,
     upload_id: &str,
-    o: &Options,
-    progress: &Progress,
     part_size: u64,
     parts: u64,
 ) -> Result<Vec<Part>, S3Error> {
+    let Job {
+        store,
+        file,
+        size,
+        key,
+        o,
+        progress,
+        ..
+    } = *job;
     let queue = Queue::new(o.concurrency);
     // SSE-C: every part carries the customer key.
     let sse_c = object::sse_c_headers(&o.object);

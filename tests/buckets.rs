@@ -12,7 +12,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use rusty_s3::S3Action;
 use support::relay::Relay;
 use support::{bytes, with, TestStore};
 
@@ -37,24 +37,13 @@ fn put(env: &[(String, String)], name: &str, data: &[u8]) -> (Option<i32>, Strin
 
 /// HEAD an object (with extra signed headers, such as an SSE-C key): status and headers.
 fn head(store: &TestStore, key: &str, extra: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
-    let bucket = Bucket::new(
-        store.endpoint.parse().unwrap(),
-        UrlStyle::Path,
-        store.bucket.clone(),
-        store.region.clone(),
-    )
-    .unwrap();
-    let creds = Credentials::new(&store.access_key, &store.secret_key);
+    let (bucket, creds) = (store.bucket(), store.credentials());
     let mut action = bucket.head_object(Some(&creds), key);
     for (k, v) in extra {
         action.headers_mut().insert(*k, *v);
     }
     let url = action.sign(Duration::from_secs(600));
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut req = agent.head(url.as_str());
+    let mut req = support::agent().head(url.as_str());
     for (k, v) in extra {
         req = req.header(*k, *v);
     }
@@ -74,22 +63,11 @@ fn head(store: &TestStore, key: &str, extra: &[(&str, &str)]) -> (u16, Vec<(Stri
 
 /// GetObjectTagging, as raw XML.
 fn tagging(store: &TestStore, key: &str) -> String {
-    let bucket = Bucket::new(
-        store.endpoint.parse().unwrap(),
-        UrlStyle::Path,
-        store.bucket.clone(),
-        store.region.clone(),
-    )
-    .unwrap();
-    let creds = Credentials::new(&store.access_key, &store.secret_key);
+    let (bucket, creds) = (store.bucket(), store.credentials());
     let mut action = bucket.get_object(Some(&creds), key);
     action.query_mut().insert("tagging", "");
     let url = action.sign(Duration::from_secs(600));
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    agent
+    support::agent()
         .get(url.as_str())
         .call()
         .unwrap()

@@ -94,7 +94,7 @@ impl TestStore {
         self._root.is_some()
     }
 
-    fn bucket(&self) -> Bucket {
+    pub fn bucket(&self) -> Bucket {
         Bucket::new(
             self.endpoint.parse().unwrap(),
             UrlStyle::Path,
@@ -104,7 +104,7 @@ impl TestStore {
         .unwrap()
     }
 
-    fn credentials(&self) -> Credentials {
+    pub fn credentials(&self) -> Credentials {
         Credentials::new(&self.access_key, &self.secret_key)
     }
 
@@ -247,7 +247,8 @@ impl TestStore {
     }
 }
 
-fn agent() -> ureq::Agent {
+/// An agent that hands back error statuses instead of failing on them.
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
